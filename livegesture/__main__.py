@@ -1,0 +1,3 @@
+from livegesture.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The one event representation used across livegesture.
+
+Events are a numpy structured array of dtype :data:`EVENT_DTYPE` with fields
+``t`` (int64 microseconds), ``x``, ``y`` (uint16 pixel coordinates) and ``p``
+(uint8 polarity, 1 = ON, 0 = OFF), sorted by ``t``. The sensor size travels
+beside the array, as ``(width, height)`` like dv-processing's resolutions.
+
+All validation lives here: :func:`validate_events` checks one batch,
+:class:`StreamValidator` also checks ordering across batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
+
+SensorSize = tuple[int, int]
+"""Sensor size as ``(width, height)``."""
+
+DVS128_SIZE: SensorSize = (128, 128)
+
+OutOfRange = Literal["error", "drop"]
+
+
+class EventFormatError(ValueError):
+    """Events or a recording that cannot be used; the message names the source."""
+
+    def __init__(self, source: object, problem: str) -> None:
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
+
+
+def empty_events() -> np.ndarray:
+    """A zero-length event array."""
+    return np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def make_events(t, x, y, p) -> np.ndarray:
+    """Build an event array from four equal-length columns (no validation)."""
+    columns = [np.asarray(c) for c in (t, x, y, p)]
+    lengths = {c.shape for c in columns}
+    if len(lengths) != 1 or columns[0].ndim != 1:
+        raise ValueError(f"event columns must be 1-D and of equal length, got shapes {[c.shape for c in columns]}")
+    events = np.empty(columns[0].shape[0], dtype=EVENT_DTYPE)
+    for name, column in zip(EVENT_DTYPE.names, columns):
+        events[name] = column
+    return events
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What :func:`validate_events` repaired."""
+
+    dropped_out_of_range: int = 0
+
+
+def validate_events(
+    events: np.ndarray,
+    sensor_size: SensorSize,
+    source: object = "events",
+    *,
+    out_of_range: OutOfRange = "error",
+    previous_t: int | None = None,
+) -> tuple[np.ndarray, ValidationReport]:
+    """Check one batch and return it (possibly repaired) with a report.
+
+    Raises :class:`EventFormatError` naming ``source`` for a wrong dtype, a
+    polarity other than 0/1, timestamps that go backwards (also relative to
+    ``previous_t``, the last timestamp of the batch before), or coordinates
+    outside ``sensor_size`` when ``out_of_range="error"``. With
+    ``out_of_range="drop"`` such events are removed and counted instead.
+    """
+    if not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE:
+        found = getattr(events, "dtype", type(events).__name__)
+        raise EventFormatError(source, f"expected events of dtype {EVENT_DTYPE}, got {found}")
+    if events.ndim != 1:
+        raise EventFormatError(source, f"expected a 1-D event array, got shape {events.shape}")
+    width, height = sensor_size
+    if width <= 0 or height <= 0:
+        raise EventFormatError(source, f"invalid sensor size {sensor_size}")
+    if events.size == 0:
+        return events, ValidationReport()
+
+    t = events["t"]
+    if previous_t is not None and t[0] < previous_t:
+        raise EventFormatError(
+            source, f"timestamps go backwards between batches: {t[0]} us after {previous_t} us"
+        )
+    backwards = np.flatnonzero(t[1:] < t[:-1])
+    if backwards.size:
+        i = int(backwards[0])
+        raise EventFormatError(
+            source,
+            f"timestamps are not sorted: event {i + 1} at {t[i + 1]} us follows {t[i]} us "
+            f"({backwards.size} such places)",
+        )
+    if np.any(events["p"] > 1):
+        raise EventFormatError(source, f"polarity must be 0 or 1, found {int(events['p'].max())}")
+
+    outside = (events["x"] >= width) | (events["y"] >= height)
+    n_outside = int(np.count_nonzero(outside))
+    if n_outside:
+        if out_of_range == "error":
+            i = int(np.flatnonzero(outside)[0])
+            raise EventFormatError(
+                source,
+                f"{n_outside} events lie outside the {width}x{height} sensor, the first at "
+                f"x={events['x'][i]}, y={events['y'][i]} (event {i})",
+            )
+        events = events[~outside]
+    return events, ValidationReport(dropped_out_of_range=n_outside)
+
+
+class StreamValidator:
+    """Validates consecutive batches of one stream and counts repairs."""
+
+    def __init__(self, sensor_size: SensorSize, source: object, out_of_range: OutOfRange = "error") -> None:
+        self.sensor_size = sensor_size
+        self.source = source
+        self.out_of_range = out_of_range
+        self.dropped_out_of_range = 0
+        self._last_t: int | None = None
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        checked, report = validate_events(
+            events, self.sensor_size, self.source, out_of_range=self.out_of_range, previous_t=self._last_t
+        )
+        self.dropped_out_of_range += report.dropped_out_of_range
+        if events.size:  # order is a property of the whole stream, dropped events included
+            self._last_t = int(events["t"][-1])
+        return checked

@@ -1,0 +1,37 @@
+"""The small interface every event source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+import numpy as np
+
+from livegesture.events import SensorSize
+from livegesture.sources.labels import GestureSegment
+
+
+class EventSource(ABC):
+    """An iterable of event batches (arrays of ``EVENT_DTYPE``) from one recording or device.
+
+    ``name`` identifies the source in messages (a file path, a camera serial);
+    ``sensor_size`` is ``(width, height)``; ``labels`` holds the gesture segments
+    of a labelled recording, or ``None``. Batches are validated and time-ordered.
+    """
+
+    name: str
+    sensor_size: SensorSize
+    labels: list[GestureSegment] | None = None
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield event batches until the source is exhausted or closed."""
+
+    def close(self) -> None:
+        """Release files or devices; safe to call more than once."""
+
+    def __enter__(self) -> EventSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

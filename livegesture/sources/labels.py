@@ -1,0 +1,100 @@
+"""Gesture labels in the DVS128 Gesture CSV format, and cutting recordings by them.
+
+The file format is that of IBM's ``userNN_<lighting>_labels.csv``: a header
+``class,startTime_usec,endTime_usec`` then one row per gesture, classes 1-based
+(1..11). Inside livegesture labels are 0-based, as in SpikingJelly.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livegesture.events import EventFormatError
+
+CLASS_NAMES: tuple[str, ...] = (
+    "hand clapping",
+    "right hand wave",
+    "left hand wave",
+    "right arm clockwise",
+    "right arm counter-clockwise",
+    "left arm clockwise",
+    "left arm counter-clockwise",
+    "arm roll",
+    "air drums",
+    "air guitar",
+    "other gestures",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
+LABELS_SUFFIX = "_labels.csv"
+
+
+@dataclass(frozen=True)
+class GestureSegment:
+    """One labelled gesture: 0-based ``label`` over ``start_us <= t < end_us``."""
+
+    label: int
+    start_us: int
+    end_us: int
+
+    @property
+    def name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+
+def labels_path_for(recording: str | Path) -> Path:
+    """The sidecar label file of a recording: ``user01_led.aedat`` -> ``user01_led_labels.csv``."""
+    recording = Path(recording)
+    return recording.with_name(recording.stem + LABELS_SUFFIX)
+
+
+def read_labels(path: str | Path) -> list[GestureSegment]:
+    """Read a DVS Gesture label file; errors name the file and the row."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise EventFormatError(path, f"cannot read label file: {err.strerror or err}") from err
+    rows = [row for row in csv.reader(text.splitlines()) if row and any(cell.strip() for cell in row)]
+    if not rows:
+        raise EventFormatError(path, "label file is empty")
+    if tuple(cell.strip() for cell in rows[0]) != LABELS_HEADER:
+        raise EventFormatError(path, f"label file must start with the header {','.join(LABELS_HEADER)}, got {','.join(rows[0])}")
+    segments = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        try:
+            label, start, end = (int(cell) for cell in row)
+        except ValueError:
+            raise EventFormatError(path, f"row {line_no}: expected three integers, got {','.join(row)}") from None
+        if not 1 <= label <= NUM_CLASSES:
+            raise EventFormatError(path, f"row {line_no}: class {label} outside 1..{NUM_CLASSES}")
+        if start < 0 or end <= start:
+            raise EventFormatError(path, f"row {line_no}: segment [{start}, {end}) is empty or negative")
+        segments.append(GestureSegment(label - 1, start, end))
+    return segments
+
+
+def write_labels(path: str | Path, segments: list[GestureSegment]) -> None:
+    """Write segments in the DVS Gesture label format (1-based classes)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(LABELS_HEADER)
+        for segment in segments:
+            writer.writerow((segment.label + 1, segment.start_us, segment.end_us))
+
+
+def cut_segments(events: np.ndarray, segments: list[GestureSegment]) -> list[np.ndarray]:
+    """The events of each segment, ``start_us <= t < end_us``, as SpikingJelly cuts DVS Gesture.
+
+    Segments may overlap (some real label files do); ``events`` must be time-sorted.
+    """
+    t = events["t"]
+    cuts = []
+    for segment in segments:
+        lo, hi = np.searchsorted(t, [segment.start_us, segment.end_us], side="left")
+        cuts.append(events[lo:hi])
+    return cuts
