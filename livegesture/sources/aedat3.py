@@ -1,0 +1,293 @@
+"""AEDAT 3.1 recordings (the IBM DVS128 Gesture format): a vectorised reader and a writer.
+
+Layout: ASCII header lines starting with ``#`` (the first ``#!AER-DAT3.1``, the last
+``#!END-HEADER``, each ending in CRLF), then packets. A packet is a 28-byte
+little-endian header (int16 eventType, int16 eventSource, int32 eventSize,
+int32 eventTSOffset, int32 eventTSOverflow, int32 eventCapacity, int32 eventNumber,
+int32 eventValid) followed by ``eventCapacity * eventSize`` bytes. Polarity events
+(type 1) start with two uint32: the data word (bit 0 valid, bit 1 polarity, y in
+bits 2-16, x in bits 17-31) and the timestamp; ``t = timestamp | tsOverflow << 31``.
+
+The reader agrees event for event with SpikingJelly's ``load_aedat_v3``, the
+training reference: it takes ``eventCapacity`` events of every type-1 packet with
+stride ``eventSize``, keeps events whose valid bit is clear (and counts them), and
+skips packets of other types. Only the packet headers are walked in Python.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from livegesture.events import EVENT_DTYPE, DVS128_SIZE, EventFormatError, SensorSize, validate_events
+from livegesture.sources.base import EventSource
+from livegesture.sources.labels import labels_path_for, read_labels
+
+MAGIC = b"#!AER-DAT"
+VERSION_LINE = b"#!AER-DAT3.1"
+END_HEADER_LINE = b"#!END-HEADER\r\n"
+PACKET_HEADER = struct.Struct("<HHIIIIII")
+"""eventType, eventSource, eventSize, eventTSOffset, eventTSOverflow, eventCapacity,
+eventNumber, eventValid; unsigned, as SpikingJelly unpacks them."""
+POLARITY_EVENT = 1
+POLARITY_EVENT_BYTES = 8
+WORD_BYTES = 4
+TIMESTAMP_OFFSET = 4  # byte offset of the timestamp inside a polarity event
+OVERFLOW_SHIFT = 31
+TIMESTAMP_MASK = (1 << OVERFLOW_SHIFT) - 1
+MAX_OVERFLOW = 2**31 - 1  # the format's fields are int32
+COORDINATE_MASK = 0x7FFF
+X_SHIFT, Y_SHIFT, POLARITY_SHIFT = 17, 2, 1
+VALID_BIT = 1
+WRITER_SOURCE_ID = 1
+DEFAULT_PACKET_EVENTS = 4096
+DEFAULT_BATCH_EVENTS = 10_000
+START_TIME_FORMAT = "%Y-%m-%d %H:%M:%S (TZ%z)"
+
+SENSOR_SIZES: dict[str, SensorSize] = {
+    "DVS128": DVS128_SIZE,
+    "DAVIS240": (240, 180),
+    "DAVIS346": (346, 260),
+}
+"""Sensor size by camera name prefix, as cAER/jAER write it in ``#Source N: NAME``."""
+
+_SOURCE_LINE = re.compile(r"#Source \d+: *(\S+)")
+
+
+@dataclass(frozen=True)
+class Aedat3Data:
+    """One decoded recording: validated ``events``, ``sensor_size`` (width, height),
+    the number of events whose valid bit is clear (kept, as SpikingJelly keeps them),
+    and the ``header`` lines without their line endings."""
+
+    events: np.ndarray
+    sensor_size: SensorSize
+    invalid_events: int
+    header: tuple[str, ...]
+
+
+class _PolarityPackets(NamedTuple):
+    """The non-empty polarity packets, one int64 array per header field."""
+
+    data_start: np.ndarray
+    capacity: np.ndarray
+    size: np.ndarray
+    overflow: np.ndarray
+
+
+def _split_header(path: Path, buf: mmap.mmap) -> tuple[tuple[str, ...], int]:
+    """The header lines and the byte offset where packets start."""
+    if buf[:len(MAGIC)] != MAGIC:
+        raise EventFormatError(path, "not an AEDAT file: it does not start with '#!AER-DAT'")
+    first_end = buf.find(b"\n")
+    first = buf[:first_end if first_end >= 0 else len(VERSION_LINE) + 1].rstrip(b"\r")
+    if first != VERSION_LINE:
+        version = first[len(MAGIC):][:16].decode("ascii", "replace")
+        raise EventFormatError(path, f"AEDAT version {version!r}, expected AEDAT 3.1 ('#!AER-DAT3.1')")
+    lines = []
+    pos = 0
+    while True:
+        end = buf.find(b"\n", pos)
+        if end < 0 or buf[pos:pos + 1] != b"#":
+            raise EventFormatError(path, f"header has no '#!END-HEADER' line (header text stops at byte {pos})")
+        line = buf[pos:end + 1]
+        lines.append(line.rstrip(b"\r\n").decode("ascii", "replace"))
+        pos = end + 1
+        if line == END_HEADER_LINE:
+            return tuple(lines), pos
+
+
+def sensor_size_from_header(header: tuple[str, ...]) -> SensorSize | None:
+    """The size of the first known camera in the ``#Source`` lines, or None."""
+    for line in header:
+        match = _SOURCE_LINE.match(line)
+        if match:
+            for name, size in SENSOR_SIZES.items():
+                if match.group(1).startswith(name):
+                    return size
+    return None
+
+
+def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
+    """Walk and check every packet header from ``pos``; the non-empty polarity packets."""
+    columns: tuple[list[int], ...] = ([], [], [], [])
+    total = len(buf)
+    while pos < total:
+        if total - pos < PACKET_HEADER.size:
+            raise EventFormatError(
+                path, f"truncated packet header at byte {pos}: {PACKET_HEADER.size - (total - pos)} "
+                f"of {PACKET_HEADER.size} bytes missing")
+        event_type, _, size, _, overflow, capacity, _, _ = PACKET_HEADER.unpack_from(buf, pos)
+        data_start = pos + PACKET_HEADER.size
+        pos = data_start + capacity * size
+        if pos > total:
+            raise EventFormatError(
+                path, f"truncated packet data: the packet at byte {data_start - PACKET_HEADER.size} (type "
+                f"{event_type}) declares {capacity} x {size} = {capacity * size} bytes of events, "
+                f"{pos - total} bytes missing")
+        if event_type == POLARITY_EVENT and capacity:
+            if size < POLARITY_EVENT_BYTES:
+                raise EventFormatError(
+                    path, f"polarity packet at byte {data_start - PACKET_HEADER.size} has eventSize {size}, "
+                    f"at least {POLARITY_EVENT_BYTES} is needed")
+            for column, value in zip(columns, (data_start, capacity, size, overflow)):
+                column.append(value)
+    return _PolarityPackets(*(np.array(column, dtype=np.int64) for column in columns))
+
+
+def _event_words(buf: mmap.mmap, pos: int, packets: _PolarityPackets) -> np.ndarray:
+    """The data word and timestamp (uint32) of every polarity event, as an (N, 2) copy."""
+    if np.all(packets.size == POLARITY_EVENT_BYTES) and np.all((packets.data_start - pos) % WORD_BYTES == 0):
+        # The usual layout: events are whole word pairs of one word view; keep their runs.
+        words = np.frombuffer(buf, "<u4", count=(len(buf) - pos) // WORD_BYTES, offset=pos)
+        first = (packets.data_start - pos) // WORD_BYTES
+        lengths = packets.capacity * (POLARITY_EVENT_BYTES // WORD_BYTES)
+        runs = np.empty(2 * len(first), dtype=np.int64)
+        runs[0::2] = np.diff(first, prepend=0) - np.concatenate(([0], lengths[:-1]))  # headers, other packets
+        runs[1::2] = lengths
+        keep = np.repeat(np.tile([False, True], len(first)), runs)
+        return words[:len(keep)][keep].reshape(-1, 2)
+    return np.concatenate([
+        np.ndarray((capacity, 2), dtype="<u4", buffer=buf, offset=start, strides=(size, WORD_BYTES))
+        for start, capacity, size in zip(packets.data_start.tolist(), packets.capacity.tolist(), packets.size.tolist())
+    ])
+
+
+def _decode(words: np.ndarray, packets: _PolarityPackets) -> tuple[np.ndarray, int]:
+    """Events from the (N, 2) event words, and how many have their valid bit clear.
+
+    Each packed event field is filled once through ``out=`` (they are slow to write).
+    """
+    data = np.ascontiguousarray(words[:, 0])
+    events = np.empty(len(data), dtype=EVENT_DTYPE)
+    events["t"] = words[:, 1]
+    if np.any(packets.overflow):
+        events["t"] |= np.repeat(packets.overflow << OVERFLOW_SHIFT, packets.capacity)
+    np.right_shift(data, X_SHIFT, out=events["x"], casting="unsafe")  # the top 15 bits: no mask needed
+    scratch = np.right_shift(data, Y_SHIFT)
+    events["y"] = np.bitwise_and(scratch, COORDINATE_MASK, out=scratch)
+    np.right_shift(data, POLARITY_SHIFT, out=scratch)
+    events["p"] = np.bitwise_and(scratch, 1, out=scratch)
+    invalid = len(data) - int(np.count_nonzero(np.bitwise_and(data, VALID_BIT, out=scratch)))
+    return events, invalid
+
+
+def read_aedat3(path: str | Path) -> Aedat3Data:
+    """Read and validate an AEDAT 3.1 file; every problem raises :class:`EventFormatError`.
+
+    A file with a valid header and no polarity events reads as zero events. The
+    sensor size comes from the header's ``#Source`` line; DVS128 when it names
+    no known camera (events outside it are then an error).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise EventFormatError(path, "file is empty")
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as err:
+        raise EventFormatError(path, f"cannot read file: {err.strerror or err}") from err
+    with buf:
+        header, pos = _split_header(path, buf)
+        packets = _polarity_packets(path, buf, pos)
+        words = _event_words(buf, pos, packets) if len(packets.capacity) else np.zeros((0, 2), dtype="<u4")
+    events, invalid = _decode(words, packets)
+    sensor_size = sensor_size_from_header(header) or DVS128_SIZE
+    events, _ = validate_events(events, sensor_size, path)
+    return Aedat3Data(events, sensor_size, invalid, header)
+
+
+def _source_name(path: Path, sensor_size: SensorSize) -> str:
+    for name, size in SENSOR_SIZES.items():
+        if tuple(sensor_size) == size:
+            return name
+    known = ", ".join(f"{name} {w}x{h}" for name, (w, h) in SENSOR_SIZES.items())
+    raise EventFormatError(path, f"no AEDAT 3.1 camera name for sensor size {sensor_size}; known: {known}")
+
+
+def write_aedat3(
+    path: str | Path,
+    events: np.ndarray,
+    sensor_size: SensorSize = DVS128_SIZE,
+    *,
+    packet_events: int = DEFAULT_PACKET_EVENTS,
+    start_time: datetime | None = None,
+) -> None:
+    """Write events as an AEDAT 3.1 file as cAER records a camera.
+
+    Header ``#!AER-DAT3.1``, ``#Format: RAW``, ``#Source 1: <camera>``, ``#Start-Time:
+    <start_time (timezone-aware) or now>``, ``#!END-HEADER``; then polarity packets of at
+    most ``packet_events`` events with valid bits set, a new packet wherever ``t >> 31``
+    (the tsOverflow) changes. Events must be valid for ``sensor_size``, which must be a
+    known camera's (see :data:`SENSOR_SIZES`).
+    """
+    path = Path(path)
+    if packet_events < 1:
+        raise ValueError(f"packet_events must be at least 1, got {packet_events}")
+    source_name = _source_name(path, sensor_size)
+    events, _ = validate_events(events, sensor_size, path)
+    t = events["t"]
+    if len(t) and (t[0] < 0 or t[-1] >> OVERFLOW_SHIFT > MAX_OVERFLOW):
+        raise EventFormatError(path, f"timestamps {t[0]}..{t[-1]} us do not fit AEDAT 3.1 (0 to 2**62)")
+
+    words = np.empty((len(events), 2), dtype="<u4")
+    words[:, 0] = (VALID_BIT | events["p"].astype(np.uint32) << POLARITY_SHIFT
+                   | events["y"].astype(np.uint32) << Y_SHIFT | events["x"].astype(np.uint32) << X_SHIFT)
+    words[:, 1] = t & TIMESTAMP_MASK
+    overflow = t >> OVERFLOW_SHIFT
+    group_bounds = [0, *(np.flatnonzero(overflow[1:] != overflow[:-1]) + 1).tolist(), len(t)]
+    starts = [s for lo, hi in zip(group_bounds[:-1], group_bounds[1:]) for s in range(lo, hi, packet_events)]
+
+    recorded = start_time or datetime.now().astimezone()
+    text = "".join(line + "\r\n" for line in (
+        VERSION_LINE.decode(), "#Format: RAW", f"#Source {WRITER_SOURCE_ID}: {source_name}",
+        f"#Start-Time: {recorded.strftime(START_TIME_FORMAT)}", END_HEADER_LINE.decode().rstrip()))
+    with open(path, "wb") as f:
+        f.write(text.encode("ascii"))
+        for lo, hi in zip(starts, [*starts[1:], len(t)]):
+            n = hi - lo
+            f.write(PACKET_HEADER.pack(POLARITY_EVENT, WRITER_SOURCE_ID, POLARITY_EVENT_BYTES, TIMESTAMP_OFFSET,
+                                       int(overflow[lo]), n, n, n))
+            f.write(words[lo:hi].data)
+
+
+class Aedat3Recording(EventSource):
+    """An AEDAT 3.1 file as an event source, read whole when opened.
+
+    ``labels`` come from the sidecar ``*_labels.csv`` when there is one;
+    ``invalid_events`` and ``header`` are those of :func:`read_aedat3`.
+    Iterating yields batches of at most ``batch_events`` events, from the start each time.
+    """
+
+    def __init__(self, path: str | Path, *, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+        if batch_events < 1:
+            raise ValueError(f"batch_events must be at least 1, got {batch_events}")
+        self.path = Path(path)
+        self.name = str(self.path)
+        data = read_aedat3(self.path)
+        self.sensor_size = data.sensor_size
+        self.invalid_events = data.invalid_events
+        self.header = data.header
+        labels_path = labels_path_for(self.path)
+        self.labels = read_labels(labels_path) if labels_path.exists() else None
+        self.batch_events = batch_events
+        self._events: np.ndarray | None = data.events
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        events = self._events
+        if events is None:
+            raise ValueError(f"{self.name}: recording is closed")
+        for lo in range(0, len(events), self.batch_events):
+            yield events[lo:lo + self.batch_events]
+
+    def close(self) -> None:
+        self._events = None

@@ -1,0 +1,140 @@
+"""The IBM DVS128 Gesture dataset folder, read and cut as SpikingJelly prepares it.
+
+Layout (``DvsGesture/`` in IBM's archive): ``userNN_<lighting>.aedat`` recordings,
+their ``userNN_<lighting>_labels.csv`` sidecars, and the split lists
+``trials_to_train.txt`` / ``trials_to_test.txt``, one ``.aedat`` file name a line
+(surrounding whitespace and blank lines ignored). Each labelled segment becomes one
+sample: the events with ``start <= t < end``, label = CSV class - 1, as SpikingJelly's
+``_split_aedat_files_to_np`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from livegesture.events import EventFormatError
+from livegesture.sources.aedat3 import read_aedat3
+from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
+
+DATASET_DIR = "DvsGesture"
+TRIALS_LISTS = {"train": "trials_to_train.txt", "test": "trials_to_test.txt"}
+RECORDING_SUFFIX = ".aedat"
+LIGHTING_CONDITIONS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
+
+Split = Literal["train", "test", "all"]
+
+
+def trial_name(user: int, lighting: str) -> str:
+    """A recording's file name in IBM's scheme: ``trial_name(1, "led") == "user01_led.aedat"``."""
+    if lighting not in LIGHTING_CONDITIONS:
+        raise ValueError(f"unknown lighting {lighting!r}; expected one of {', '.join(LIGHTING_CONDITIONS)}")
+    return f"user{user:02d}_{lighting}{RECORDING_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class GestureSample:
+    """One labelled gesture of a recording: the ``index``-th row of its label file.
+
+    ``events`` is a view into the recording's events.
+    """
+
+    recording: Path
+    index: int
+    segment: GestureSegment
+    events: np.ndarray
+
+    @property
+    def label(self) -> int:
+        """The 0-based class."""
+        return self.segment.label
+
+
+def _check_names(source: Path, names: list[str]) -> None:
+    for name in names:
+        if Path(name).name != name or not name.endswith(RECORDING_SUFFIX):
+            raise EventFormatError(source, f"{name!r} is not an {RECORDING_SUFFIX} file name")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise EventFormatError(source, f"trials listed more than once: {', '.join(repeated)}")
+
+
+def _check_disjoint(source: Path, train: list[str], test: list[str]) -> None:
+    both = sorted(set(train) & set(test))
+    if both:
+        raise EventFormatError(source, f"trials in both the train and the test list: {', '.join(both)}")
+
+
+def _read_trials_list(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise EventFormatError(path, f"cannot read trials list: {err.strerror or err}") from err
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    _check_names(path, names)
+    return names
+
+
+class DvsGestureFolder:
+    """A DVS Gesture folder: ``root`` itself, or its ``DvsGesture/`` subfolder when
+    ``root`` has no trials lists but that subfolder does.
+
+    Both trials lists must exist, name ``.aedat`` files once each and not share trials.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root)
+        nested = root / DATASET_DIR
+        if not (root / TRIALS_LISTS["train"]).exists() and (nested / TRIALS_LISTS["train"]).exists():
+            root = nested
+        self.root = root
+        self._names = {split: _read_trials_list(root / name) for split, name in TRIALS_LISTS.items()}
+        _check_disjoint(root, self._names["train"], self._names["test"])
+
+    def trials(self, split: Split = "all") -> list[Path]:
+        """The recordings of a split in list order (``"all"``: train then test).
+
+        Raises :class:`EventFormatError` naming a listed recording or label file that is missing.
+        """
+        if split == "all":
+            splits = list(TRIALS_LISTS)
+        elif split in TRIALS_LISTS:
+            splits = [split]
+        else:
+            raise ValueError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
+        paths = []
+        for listed in splits:
+            for path in (self.root / name for name in self._names[listed]):
+                for needed in (path, labels_path_for(path)):
+                    if not needed.is_file():
+                        raise EventFormatError(
+                            needed, f"file is missing: {path.name} is listed in {TRIALS_LISTS[listed]}")
+                paths.append(path)
+        return paths
+
+    def samples(self, split: Split = "all") -> Iterator[GestureSample]:
+        """Every labelled gesture of the split's recordings, one recording read at a time."""
+        for path in self.trials(split):
+            events = read_aedat3(path).events
+            segments = read_labels(labels_path_for(path))
+            for index, (segment, cut) in enumerate(zip(segments, cut_segments(events, segments))):
+                yield GestureSample(path, index, segment, cut)
+
+
+def write_trials_lists(root: str | Path, train: Iterable[str | Path], test: Iterable[str | Path]) -> None:
+    """Write ``trials_to_train.txt`` and ``trials_to_test.txt`` under ``root`` (created if needed).
+
+    Entries are recording file names (or paths, whose names are written), one a line.
+    """
+    root = Path(root)
+    lists = {"train": [Path(name).name for name in train], "test": [Path(name).name for name in test]}
+    for split, names in lists.items():
+        _check_names(root / TRIALS_LISTS[split], names)
+    _check_disjoint(root, lists["train"], lists["test"])
+    root.mkdir(parents=True, exist_ok=True)
+    for split, names in lists.items():
+        (root / TRIALS_LISTS[split]).write_text("".join(f"{name}\n" for name in names))
