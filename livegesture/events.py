@@ -26,7 +26,11 @@ DVS128_SIZE: SensorSize = (128, 128)
 OutOfRange = Literal["error", "drop"]
 
 
-class EventFormatError(ValueError):
+class LivegestureError(Exception):
+    """An error whose message is written for the user: the CLI and the GUI show it as it is."""
+
+
+class EventFormatError(LivegestureError, ValueError):
     """Events or a recording that cannot be used; the message names the source."""
 
     def __init__(self, source: object, problem: str) -> None:

@@ -30,6 +30,11 @@ from livegesture.events import SensorSize
 NET_INPUT_SIZE = 63
 """Side of the square frames the network sees."""
 
+DEFAULT_EVENTS_PER_FRAME = 2_000
+"""Events per frame of the sliding integrator: about a tenth of a gesture's events."""
+DEFAULT_FRAMES_PER_WINDOW = 10
+"""Frames per window, as the reference's 10 frames per sample."""
+
 CHANNELS = 2
 OFF, ON = 0, 1
 """Channel index of each polarity (channel = p)."""

@@ -16,12 +16,15 @@ class EventSource(ABC):
 
     ``name`` identifies the source in messages (a file path, a camera serial);
     ``sensor_size`` is ``(width, height)``; ``labels`` holds the gesture segments
-    of a labelled recording, or ``None``. Batches are validated and time-ordered.
+    of a labelled recording, or ``None``; ``live`` is true for a device, whose
+    batches arrive in real time (recordings are paced by a replay instead).
+    Batches are validated and time-ordered.
     """
 
     name: str
     sensor_size: SensorSize
     labels: list[GestureSegment] | None = None
+    live: bool = False
 
     @abstractmethod
     def __iter__(self) -> Iterator[np.ndarray]:

@@ -1,0 +1,82 @@
+"""The ``livegesture`` command line: one subcommand per job.
+
+Each subcommand's module is imported only when it runs, so ``--help`` is quick and a
+missing optional dependency (torch, hs_api) only matters to the jobs that use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from livegesture import __version__
+from livegesture.events import LivegestureError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="describe a recording or camera: sensor, events, duration, labels",
+                       description="Read a recording (.aedat AEDAT 3.1, .aedat4) and print what it holds.")
+    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.set_defaults(handler=_lazy("livegesture.commands", "info"))
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="stream a recording or the camera through the pipeline",
+                       description="Replay a recording (or read the camera) through the sliding integrator "
+                                   "and report frames/s.")
+    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening a window")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="replay speed: 1 real time, N times faster, 0 as fast as possible (default 1)")
+    p.add_argument("--events-per-frame", type=int, default=None,
+                   help="events integrated into one frame (default: from the config)")
+    p.add_argument("--frames-per-window", type=int, default=None, help="frames kept in the window")
+    p.add_argument("--noise-filter", action="store_true",
+                   help="drop isolated noise events first (dv-processing's background-activity filter)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of wall time")
+    p.set_defaults(handler=_lazy("livegesture.commands", "run"))
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the demo on a shipped recording (headless where there is no display)",
+                       description="Run the demo on the shipped recording: the GUI when a display is "
+                                   "available, otherwise the headless mode.")
+    p.add_argument("--headless", action="store_true", help="force the headless mode")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of wall time")
+    p.set_defaults(handler=_lazy("livegesture.commands", "demo"))
+
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo)
+
+
+def _lazy(module: str, function: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(args)
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livegesture", description="Real-time DVS gesture recognition on HiAER-Spike CRI hardware.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except LivegestureError as err:
+        print(f"livegesture: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
