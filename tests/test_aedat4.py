@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("dv_processing")
-
-from livegesture.events import EVENT_DTYPE, EventFormatError, make_events  # noqa: E402
-from livegesture.sources import open_source  # noqa: E402
-from livegesture.sources.aedat4 import (  # noqa: E402
+from livegesture.events import EVENT_DTYPE, EventFormatError, make_events
+from livegesture.sources import open_source
+from livegesture.sources.aedat4 import (
     VERSION_LINE,
     Aedat4Recording,
     Aedat4Writer,
@@ -22,7 +20,7 @@ from livegesture.sources.aedat4 import (  # noqa: E402
     to_event_store,
     write_aedat4,
 )
-from livegesture.sources.labels import GestureSegment, write_labels  # noqa: E402
+from livegesture.sources.labels import GestureSegment, write_labels
 
 SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
 SAMPLE = SHARED_DATA / "davis346_sample.aedat4"

@@ -12,15 +12,14 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import dv_processing as dv
 import numpy as np
 import pytest
 
-dv = pytest.importorskip("dv_processing")
-
-from livegesture.events import make_events  # noqa: E402
-from livegesture.sources import open_source  # noqa: E402
-from livegesture.sources.aedat4 import to_event_store  # noqa: E402
-from livegesture.sources.camera import (  # noqa: E402
+from livegesture.events import make_events
+from livegesture.sources import open_source
+from livegesture.sources.aedat4 import to_event_store
+from livegesture.sources.camera import (
     NO_CAMERA_MESSAGE,
     CameraNotFoundError,
     CameraSource,

@@ -28,18 +28,13 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+import dv_processing as dv
 import numpy as np
 
 from livegesture.events import EVENT_DTYPE, EventFormatError, SensorSize, StreamValidator
 from livegesture.sources.base import EventSource
 from livegesture.sources.labels import labels_path_for, read_labels
 
-try:
-    import dv_processing as dv
-except ImportError as err:  # its wheels are for CPython >= 3.11
-    raise ImportError(
-        "aedat4 files and live cameras need dv-processing (pip install dv-processing; CPython 3.11 or newer)"
-    ) from err
 
 VERSION_LINE = b"#!AER-DAT4.0\r\n"
 AEDAT_MAGIC = b"#!AER-DAT"
