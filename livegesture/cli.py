@@ -49,7 +49,51 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("livegesture.commands", "demo"))
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo)
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    from livegesture.sources.dataset import LIGHTING_CONDITIONS
+
+    p = sub.add_parser("synth", help="generate labelled synthetic DVS Gesture recordings (no camera needed)",
+                       description="Render people performing the 11 DVS Gesture classes, emulate a DVS128 "
+                                   "(log-intensity contrast events, noise, hot pixels, mains flicker) and write "
+                                   "real formats. Deterministic from --seed.")
+    synth = p.add_subparsers(dest="synth_command", metavar="WHAT", required=True)
+
+    def common(q: argparse.ArgumentParser, workers: int) -> None:
+        q.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
+        q.add_argument("--workers", type=int, default=workers, help=f"processes (default {workers})")
+        q.add_argument("--gesture-seconds", type=float, nargs=2, default=(3.5, 5.0), metavar=("MIN", "MAX"),
+                       help="range of a gesture's labelled duration (default 3.5 5.0)")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    d = synth.add_parser("dataset", help="a folder in IBM's DVS Gesture layout (AEDAT 3.1, labels, splits)",
+                         description="Write userNN_<lighting>.aedat (AEDAT 3.1) with _labels.csv, "
+                                     "trials_to_train.txt and trials_to_test.txt: every class once per "
+                                     "recording (times --repetitions), the last --test-users users for testing.")
+    d.add_argument("out", help="output folder")
+    d.add_argument("--users", type=int, required=True, help="number of subjects")
+    d.add_argument("--lightings", nargs="+", default=list(LIGHTING_CONDITIONS), metavar="LIGHTING",
+                   help=f"lighting conditions (default all: {' '.join(LIGHTING_CONDITIONS)})")
+    d.add_argument("--test-users", type=int, default=None,
+                   help="users in the test split (default: IBM's proportion, 6 of 29)")
+    d.add_argument("--repetitions", type=int, default=1, help="times each class occurs per recording (default 1)")
+    common(d, workers=2)
+    d.set_defaults(handler=_lazy("livegesture.synth.command", "dataset"))
+
+    r = synth.add_parser("recording", help="one continuous aedat4 session with a _labels.csv sidecar",
+                         description="Write a session of several gestures with pauses as .aedat4, and its "
+                                     "labels as <name>_labels.csv (DVS Gesture's format).")
+    r.add_argument("out", help="output .aedat4 file")
+    r.add_argument("--gestures", nargs="+", default=None, metavar="CLASS",
+                   help="classes in order, by name (right-hand-wave) or 1-based number "
+                        "(default: every class, shuffled)")
+    r.add_argument("--user", type=int, default=1, help="subject number (default 1)")
+    r.add_argument("--lighting", default="natural", help="lighting condition (default natural)")
+    common(r, workers=2)
+    r.set_defaults(handler=_lazy("livegesture.synth.command", "recording"))
+
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo,
+                                                                         _add_synth)
 
 
 def _lazy(module: str, function: str) -> Handler:
