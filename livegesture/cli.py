@@ -49,6 +49,61 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("livegesture.commands", "demo"))
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from livegesture.model.config import LOSSES, NetConfig, TrainConfig
+
+    t, n = TrainConfig(), NetConfig()
+    p = sub.add_parser("train", help="train the spiking CNN on DVS Gesture and write a CRI model file",
+                       description="Train on a DVS Gesture folder in IBM's layout (user*_*.aedat, *_labels.csv, "
+                                   "trials_to_train.txt / trials_to_test.txt): float training, then "
+                                   "quantization-aware fine-tuning to CRI's integers; writes OUT/model.npz with "
+                                   "the float and integer test accuracies. Uses a GPU when there is one.")
+    p.add_argument("dataset", help="DVS Gesture folder (the real dataset or `livegesture synth dataset` output)")
+    p.add_argument("-o", "--out", default="runs/train", help="output folder: checkpoints, log.jsonl, model.npz "
+                                                              "(default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    p.add_argument("--epochs", type=int, help=f"float training epochs (default {t.epochs})")
+    p.add_argument("--qat-epochs", type=int, help=f"quantization-aware epochs (default {t.qat_epochs})")
+    p.add_argument("--batch-size", type=int, help=f"samples per batch (default {t.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate, cosine schedule (default {t.lr})")
+    p.add_argument("--qat-lr", type=float, help=f"learning rate of the quantization-aware phase (default {t.qat_lr})")
+    p.add_argument("--loss", choices=LOSSES, help=f"ce: cross-entropy of the output spike counts, mse: squared "
+                                                  f"error of the rates (default {t.loss})")
+    p.add_argument("--channels", type=int, help=f"channels per convolution (default {n.channels})")
+    p.add_argument("--conv-layers", type=int, help=f"convolution layers (default {n.conv_layers})")
+    p.add_argument("--timesteps", type=int, help=f"frames per sample (default {t.timesteps})")
+    p.add_argument("--drain-steps", type=int, help=f"empty steps after the frames (default {t.drain_steps})")
+    p.add_argument("--max-shift", type=int, help=f"random translation in pixels (default {t.max_shift})")
+    p.add_argument("--drop-rate", type=float, help=f"random pixel dropout (default {t.drop_rate})")
+    p.add_argument("--val-fraction", type=float, help=f"training samples held out for model selection "
+                                                      f"(default {t.val_fraction})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
+    p.add_argument("--device", help=f"torch device: auto, cpu, cuda (default {t.device})")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many samples per split (quick runs)")
+    p.add_argument("--note", default=None, help="free text kept in the model's training metadata "
+                                                "(e.g. how the dataset was made)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_lazy("livegesture.model.command", "train"))
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a trained model to CRI's format, check it, write it",
+                       description="Read a training checkpoint (.pt), a livegesture model (.npz) or an hs_api "
+                                   "pickle (.pkl: axons, connections, outputs), print the CRI network, optionally "
+                                   "verify that every simulator (and the torch model) spikes identically, and "
+                                   "write it as .npz or as an hs_api .pkl for CRI_network.")
+    p.add_argument("source", help="checkpoint .pt, model .npz or hs_api .pkl")
+    p.add_argument("-o", "--output", help="write to this .npz (livegesture) or .pkl (hs_api) file")
+    p.add_argument("--verify", type=int, default=0, metavar="N",
+                   help="run N random samples through all engines that hold the net and compare step by step")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="read a .pkl with plain pickle (runs code in the file: only for files you trust); "
+                        "by default only plain data is accepted")
+    p.add_argument("--threshold", type=int, help="neuron threshold, for a .pkl that does not record it")
+    p.add_argument("--leak", type=int, help="leak shift, for a .pkl that does not record it (default: IF)")
+    p.set_defaults(handler=_lazy("livegesture.model.command", "convert"))
+
+
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from livegesture.sources.dataset import LIGHTING_CONDITIONS
 
@@ -93,7 +148,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo,
-                                                                         _add_synth)
+                                                                         _add_train, _add_convert, _add_synth)
 
 
 def _lazy(module: str, function: str) -> Handler:

@@ -1,0 +1,47 @@
+"""Backends that run a CRI network step by step: ``fast`` (CPU, default without hardware),
+``fast-sparse`` (event-driven CPU, any axons/connections network), ``simplesim`` (hs_api's
+simulator, small nets) and ``cri`` (the hardware)."""
+
+from __future__ import annotations
+
+from livegesture.backends.base import DRAIN_STEPS, Backend, StepInput, run_sample
+from livegesture.backends.network import CriGraph, LayeredNetwork, Network, NetworkError
+from livegesture.model.config import TIMESTEPS
+
+BACKENDS = ("fast", "fast-sparse", "simplesim", "cri")
+
+
+def make_backend(name: str, network: Network, **options: object) -> Backend:
+    """A backend by name. ``fast`` runs a layered network as convolutions and any other
+    network event by event; ``options`` go to the backend (``threads`` for fast,
+    ``core_id`` for cri)."""
+    if name == "fast":
+        from livegesture.backends.fast import SparseFastBackend, StructuredFastBackend
+
+        if isinstance(network, LayeredNetwork):
+            return StructuredFastBackend(network, **options)
+        return SparseFastBackend(network)
+    if name == "fast-sparse":
+        from livegesture.backends.fast import SparseFastBackend
+
+        return SparseFastBackend(network)
+    if name == "simplesim":
+        from livegesture.backends.simplesim import SimpleSimBackend
+
+        return SimpleSimBackend(network)
+    if name == "cri":
+        from livegesture.backends.cri import CriBackend
+
+        return CriBackend(network, **options)
+    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def default_backend_name() -> str:
+    """``cri`` on a CRI host, else ``fast``."""
+    from livegesture.backends.cri import hardware_available
+
+    return "cri" if hardware_available() else "fast"
+
+
+__all__ = ["BACKENDS", "DRAIN_STEPS", "TIMESTEPS", "Backend", "CriGraph", "LayeredNetwork", "Network",
+           "NetworkError", "StepInput", "default_backend_name", "make_backend", "run_sample"]

@@ -1,0 +1,1 @@
+"""The spiking CNN: architecture, training, quantization, conversion to CRI, model files."""
