@@ -75,6 +75,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drain-steps", type=int, help=f"empty steps after the frames (default {t.drain_steps})")
     p.add_argument("--max-shift", type=int, help=f"random translation in pixels (default {t.max_shift})")
     p.add_argument("--drop-rate", type=float, help=f"random pixel dropout (default {t.drop_rate})")
+    p.add_argument("--no-mirror", dest="mirror", action="store_false", default=None,
+                   help="do not mirror samples left-right (with their mirrored class) in training")
     p.add_argument("--val-fraction", type=float, help=f"training samples held out for model selection "
                                                       f"(default {t.val_fraction})")
     p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")

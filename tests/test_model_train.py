@@ -22,16 +22,17 @@ from livegesture.model.train import (
     augment,
     calibrate_init,
     load_dataset,
+    mirror,
     split_validation,
     train,
 )
 from livegesture.sources.aedat3 import write_aedat3
 from livegesture.sources.dataset import write_trials_lists
-from livegesture.sources.labels import GestureSegment, write_labels
+from livegesture.sources.labels import CLASS_NAMES, MIRRORED_CLASS, NUM_CLASSES, GestureSegment, write_labels
 
 
 SIZE = 21
-TINY = TrainConfig(epochs=2, qat_epochs=1, batch_size=4, max_shift=2,
+TINY = TrainConfig(epochs=2, qat_epochs=1, batch_size=4, max_shift=2, mirror=False,
                    net=NetConfig(channels=3, conv_layers=2, num_classes=3, input_shape=(2, SIZE, SIZE)))
 
 
@@ -83,6 +84,41 @@ def test_calibration_wakes_every_layer_up():
     frames = torch.from_numpy(tiny_frames(8).frames).float()
     rates = calibrate_init(net, frames, TINY.drain_steps)
     assert all(0.05 <= r <= 0.2 for r in rates), rates
+
+
+def test_mirrored_classes_swap_side_and_sense_by_name():
+    swap = {"right": "left", "left": "right", "clockwise": "counter-clockwise", "counter-clockwise": "clockwise"}
+    for label, mirrored in enumerate(MIRRORED_CLASS):
+        words = CLASS_NAMES[label].split(" ")
+        assert " ".join(swap.get(w, w) for w in words) == CLASS_NAMES[mirrored]
+        assert MIRRORED_CLASS[mirrored] == label
+
+
+def test_a_mirrored_frame_is_the_frame_of_mirrored_events():
+    rng = np.random.default_rng(3)
+    events = make_events(np.sort(rng.integers(0, 10**6, 5000)), rng.integers(0, 128, 5000),
+                         rng.integers(0, 128, 5000), rng.integers(0, 2, 5000))
+    mirrored = events.copy()
+    mirrored["x"] = DVS128_SIZE[0] - 1 - events["x"]
+    np.testing.assert_array_equal(integrate_sample(mirrored, 10, DVS128_SIZE),
+                                  integrate_sample(events, 10, DVS128_SIZE)[..., ::-1])
+
+
+def test_mirror_augmentation_flips_samples_with_their_labels():
+    frames = torch.rand(64, 3, 2, SIZE, SIZE)
+    labels = torch.arange(64) % NUM_CLASSES
+    out, out_labels = mirror(frames, labels, torch.Generator().manual_seed(0))
+    flipped = (out != frames).flatten(1).any(1)
+    assert 10 < int(flipped.sum()) < 54
+    for k in range(64):
+        expected = frames[k].flip(-1) if flipped[k] else frames[k]
+        torch.testing.assert_close(out[k], expected)
+        assert int(out_labels[k]) == (MIRRORED_CLASS[int(labels[k])] if flipped[k] else int(labels[k]))
+
+
+def test_mirroring_needs_the_dvs_gesture_classes():
+    with pytest.raises(ValueError, match="mirroring"):
+        TrainConfig(net=NetConfig(num_classes=3))
 
 
 def test_augmentation_shifts_whole_samples_and_drops_pixels():

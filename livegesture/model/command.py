@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from livegesture.backends.network import NetworkError
-from livegesture.events import EventFormatError
 from livegesture.model.config import TrainConfig
-from livegesture.model.files import ModelFileError
-
-USAGE_ERRORS = (ModelFileError, NetworkError, EventFormatError)
-
-
-def _fail(err: Exception) -> int:
-    print(f"livegesture: error: {err}", file=sys.stderr)
-    return 2
 
 
 def train(args: argparse.Namespace) -> int:
     """Train on a DVS Gesture folder (IBM layout) and write ``OUT/model.npz``."""
-    from livegesture.model.train import TrainingError, load_dataset, train as run_training
+    from livegesture.model.train import load_dataset, train as run_training
 
     config = TrainConfig().with_overrides(
         epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
         lr=args.lr, qat_lr=args.qat_lr, loss=args.loss, timesteps=args.timesteps, drain_steps=args.drain_steps,
-        max_shift=args.max_shift, drop_rate=args.drop_rate, val_fraction=args.val_fraction, seed=args.seed,
+        max_shift=args.max_shift, drop_rate=args.drop_rate, mirror=args.mirror, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, net_channels=args.channels, net_conv_layers=args.conv_layers)
-    try:
-        train_set, test_set, provenance = load_dataset(args.dataset, config.timesteps, Path(args.out),
-                                                       limit=args.limit, progress=not args.no_progress)
-        if args.note:
-            provenance["note"] = args.note
-        result = run_training(train_set, test_set, args.out, config, resume=args.resume, provenance=provenance,
-                              progress=not args.no_progress)
-    except (*USAGE_ERRORS, TrainingError) as err:
-        return _fail(err)
+    train_set, test_set, provenance = load_dataset(args.dataset, config.timesteps, Path(args.out),
+                                                   limit=args.limit, progress=not args.no_progress)
+    if args.note:
+        provenance["note"] = args.note
+    result = run_training(train_set, test_set, args.out, config, resume=args.resume, provenance=provenance,
+                          progress=not args.no_progress)
     print(f"{result.model_path}: float {100 * result.float_accuracy:.2f} %, "
           f"integer {100 * result.integer_accuracy:.2f} % on the test split")
     return 0
@@ -46,24 +32,21 @@ def convert(args: argparse.Namespace) -> int:
     """Convert a checkpoint or model, describe it, optionally verify and write it."""
     from livegesture.model.convert import describe, load_source, verify, write
 
-    try:
-        model = load_source(args.source, trust_pickle=args.trust_pickle, threshold=args.threshold, leak=args.leak)
-        print(f"{args.source}:")
-        for line in describe(model.network):
-            print(f"  {line}")
-        if args.verify:
-            result = verify(model, samples=args.verify)
-            if len(result.engines) < 2:
-                print(f"  verify: only {result.engines[0]} holds this network; nothing to compare "
-                      f"({result.output_spikes} output spikes on {result.samples} random samples)")
-            else:
-                verdict = "identical" if result.identical else "DIFFERENT"
-                print(f"  verify: {', '.join(result.engines)} on {result.samples} random samples x {result.steps} "
-                      f"steps: {verdict} output spikes ({result.output_spikes} spikes)")
-            if not result.identical:
-                return 1
-        if args.output:
-            print(f"written {write(model, args.output)}")
-    except USAGE_ERRORS as err:
-        return _fail(err)
+    model = load_source(args.source, trust_pickle=args.trust_pickle, threshold=args.threshold, leak=args.leak)
+    print(f"{args.source}:")
+    for line in describe(model.network):
+        print(f"  {line}")
+    if args.verify:
+        result = verify(model, samples=args.verify)
+        if len(result.engines) < 2:
+            print(f"  verify: only {result.engines[0]} holds this network; nothing to compare "
+                  f"({result.output_spikes} output spikes on {result.samples} random samples)")
+        else:
+            verdict = "identical" if result.identical else "DIFFERENT"
+            print(f"  verify: {', '.join(result.engines)} on {result.samples} random samples x {result.steps} "
+                  f"steps: {verdict} output spikes ({result.output_spikes} spikes)")
+        if not result.identical:
+            return 1
+    if args.output:
+        print(f"written {write(model, args.output)}")
     return 0

@@ -86,6 +86,8 @@ class TrainConfig:
     """Random translation of a whole sample, in pixels of the 63x63 frame."""
     drop_rate: float = 0.1
     """Fraction of active pixels dropped at random (event thinning)."""
+    mirror: bool = True
+    """Mirror half the samples left-right, with the class a mirror view shows."""
     val_fraction: float = 0.1
     """Part of the training samples held out to pick the best epoch."""
     seed: int = 0
@@ -95,6 +97,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.mirror and self.net.num_classes != NUM_CLASSES:
+            raise ValueError(f"mirroring swaps DVS Gesture's {NUM_CLASSES} classes; a {self.net.num_classes}-class "
+                             "net must train without it")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"net": self.net.to_dict()}

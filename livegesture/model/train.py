@@ -43,7 +43,7 @@ from livegesture.model.config import TrainConfig
 from livegesture.model.net import SpikingNet, counted_steps, output_counts
 from livegesture.model.quantize import choose_scale, export, prepare_qat
 from livegesture.sources.dataset import DvsGestureFolder
-from livegesture.sources.labels import CLASS_NAMES, labels_path_for
+from livegesture.sources.labels import CLASS_NAMES, MIRRORED_CLASS, labels_path_for
 
 CHECKPOINT = "checkpoint.pt"
 BEST = {"float": "best-float.pt", "qat": "best-qat.pt"}
@@ -153,10 +153,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def mirror(frames: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror a random half of ``(B, T, C, H, W)`` samples left-right and relabel them as the
+    class the mirror shows (:data:`MIRRORED_CLASS`). The 63x63 resize is symmetric, so a
+    mirrored frame equals the frame of mirrored events."""
+    flip = torch.rand(len(labels), generator=generator) < 0.5
+    frames = torch.where(flip[:, None, None, None, None], frames.flip(-1), frames)
+    labels = torch.where(flip, torch.tensor(MIRRORED_CLASS)[labels], labels)
+    return frames, labels
+
+
 def augment(frames: torch.Tensor, max_shift: int, drop_rate: float, generator: torch.Generator) -> torch.Tensor:
     """Random translation (one shift per sample, zero fill) and random pixel dropout of
-    ``(B, T, C, H, W)`` frames. No flips or time reversal: they swap classes (left/right
-    hand, clockwise/counter-clockwise)."""
+    ``(B, T, C, H, W)`` frames. No time reversal: it swaps clockwise and counter-clockwise."""
     batch, _, _, height, width = frames.shape
     if max_shift:
         padded = F.pad(frames, (max_shift,) * 4)
@@ -356,6 +365,8 @@ def _train_epoch(net: SpikingNet, data: FrameSet, config: TrainConfig, optimizer
         index = np.sort(order[start:start + config.batch_size])
         frames = augment(torch.from_numpy(data.frames[index]).float(), config.max_shift, config.drop_rate, generator)
         labels = torch.from_numpy(data.labels[index]).long()
+        if config.mirror:
+            frames, labels = mirror(frames, labels, generator)
         counts = _logits(net, frames.to(device), config.drain_steps)
         loss = loss_of(counts, labels.to(device), config)
         optimizer.zero_grad(set_to_none=True)

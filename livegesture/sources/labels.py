@@ -29,6 +29,9 @@ CLASS_NAMES: tuple[str, ...] = (
     "other gestures",
 )
 NUM_CLASSES = len(CLASS_NAMES)
+MIRRORED_CLASS: tuple[int, ...] = (0, 2, 1, 6, 5, 4, 3, 7, 8, 9, 10)
+"""The class a gesture becomes in a left-right mirrored view: the arm changes side and a
+circle's sense on the image reverses (right arm clockwise -> left arm counter-clockwise)."""
 LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
 LABELS_SUFFIX = "_labels.csv"
 
