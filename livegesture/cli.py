@@ -24,19 +24,23 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="stream a recording or the camera through the pipeline",
-                       description="Replay a recording (or read the camera) through the sliding integrator "
-                                   "and report frames/s.")
+    p = sub.add_parser("run", help="recognise gestures live on a recording or the camera",
+                       description="Replay a recording (or read the camera) through the live pipeline: sliding "
+                                   "integrator, spiking network, running prediction. Settings come from the "
+                                   "config file (--config, $LIVEGESTURE_CONFIG or ~/.config/livegesture/"
+                                   "config.toml), overridden by these options.")
     p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
     p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening a window")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="replay speed: 1 real time, N times faster, 0 as fast as possible (default 1)")
-    p.add_argument("--events-per-frame", type=int, default=None,
-                   help="events integrated into one frame (default: from the config)")
-    p.add_argument("--frames-per-window", type=int, default=None, help="frames kept in the window")
-    p.add_argument("--noise-filter", action="store_true",
-                   help="drop isolated noise events first (dv-processing's background-activity filter)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of wall time")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds of wall time")
+    p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
+    p.add_argument("--save-config", action="store_true", help="write the resulting settings to the config file")
+    s = p.add_argument_group("settings (default: from the config file)")
+    for name, options in _setting_options().items():
+        s.add_argument("--" + name.replace("_", "-"), **options)
+    s.add_argument("--speed", type=float, help="replay speed: 1 real time, N times faster, 0 as fast as possible")
+    s.add_argument("--lossless", action=argparse.BooleanOptionalAction,
+                   help="a replay waits rather than drops when the network falls behind")
     p.set_defaults(handler=_lazy("livegesture.commands", "run"))
 
 
@@ -47,6 +51,19 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true", help="force the headless mode")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of wall time")
     p.set_defaults(handler=_lazy("livegesture.commands", "demo"))
+
+
+def _add_gui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="the live window: events, network input, prediction, controls, recording",
+                       description="Open the window on a recording or the camera (or on nothing: choose one in the "
+                                   "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
+                                   "~/.config/livegesture/config.toml) and are saved there on close.")
+    p.add_argument("source", nargs="?", default=None, help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
+    for name in ("model", "backend"):
+        p.add_argument("--" + name, **_setting_options()[name])
+    p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
+    p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -149,8 +166,89 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_lazy("livegesture.synth.command", "recording"))
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo,
-                                                                         _add_train, _add_convert, _add_synth)
+# Pipeline settings as options of ``run``, ``eval`` and ``tune``: named as PipelineSettings' fields,
+# None = "from the config file" (livegesture.commands.settings_from_args).
+_SETTING_TYPES: dict[str, dict] = {
+    "model": {"metavar": "FILE"}, "backend": {}, "events_per_frame": {"type": int}, "frames_per_window": {"type": int},
+    "clear_every": {"type": int}, "drain_steps": {"type": int}, "mode": {}, "smoothing": {"type": int},
+    "min_confidence": {"type": float}, "min_output_spikes": {"type": int}, "switch_margin": {"type": float},
+    "noise_filter": {"action": argparse.BooleanOptionalAction},
+}
+
+
+def _setting_options() -> dict[str, dict]:
+    """argparse options of every pipeline setting, with the help the window shows too."""
+    from livegesture.pipeline.settings import SETTING_HELP
+
+    return {name: {**options, "help": SETTING_HELP[name]} for name, options in _SETTING_TYPES.items()}
+
+
+def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
+    from livegesture.evaluate.pool import available_cores
+
+    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat/.aedat4 recordings with "
+                                  "_labels.csv sidecars, or one such recording")
+    p.add_argument("--split", choices=("test", "train", "all"), default="test",
+                   help="split of a DVS Gesture folder (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=available_cores(),
+                   help="processes (default: the cores available, %(default)s)")
+    p.add_argument("-o", "--out", default=out, help="folder for the JSON report and the plots (default: %(default)s)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="settings file (TOML, table [pipeline]; default $LIVEGESTURE_CONFIG or "
+                        "~/.config/livegesture/config.toml)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy of a model on labelled recordings, per sample or streaming",
+                       description="Per sample (default): each labelled gesture as the reference deploys it (the "
+                                   "model's frames per sample, clear, steps + drain steps, argmax of the output "
+                                   "spike counts): the accuracy to compare with published DVS Gesture figures. "
+                                   "--streaming: the live pipeline's decisions over whole recordings at the "
+                                   "chosen settings, scored over time (accuracy per frame, time to first correct "
+                                   "decision, false switches). Prints tables, writes OUT/eval.json and PNG plots; "
+                                   "unreadable files and unusable labels are skipped and reported; Ctrl-C keeps "
+                                   "what finished.")
+    _add_evaluation_common(p, "runs/eval")
+    p.add_argument("--streaming", action="store_true", help="score the live pipeline's decisions over time")
+    p.add_argument("--float-checkpoint", metavar="PT",
+                   help="training checkpoint (best-float.pt) whose torch model is evaluated on the same gestures, "
+                        "so that the conversion loss shows")
+    s = p.add_argument_group("model and live-pipeline settings (default: from the config file; the window "
+                             "settings matter with --streaming)")
+    for name, options in _setting_options().items():
+        s.add_argument("--" + name.replace("_", "-"), **options)
+    p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS
+
+    p = sub.add_parser("tune", help="sweep the live pipeline's window settings; save the best to the config",
+                       description="Run the streaming evaluation at every point of a grid of settings, report "
+                                   "accuracy against decision latency (table, OUT/tune.json, OUT/pareto.png) and "
+                                   "write the best point (the most accurate of the Pareto front) to the config "
+                                   "file the GUI reads. Options not given keep the default grid's values.")
+    _add_evaluation_common(p, "runs/tune")
+    p.add_argument("--no-write", action="store_true", help="report only; leave the config file alone")
+    for name in ("model", "backend"):
+        p.add_argument("--" + name, **_setting_options()[name])
+    g = p.add_argument_group("grid: values to try per setting")
+    for name in TUNED_SETTINGS:
+        default = DEFAULT_GRID.get(name)
+        if name == "noise_filter":
+            shown = " ".join(key for key, value in SWITCH_VALUES.items() if value in (default or ()))
+            extra = {"choices": tuple(SWITCH_VALUES)}
+        else:
+            shown, extra = " ".join(map(str, default or ())), {"type": int}
+        g.add_argument("--" + name.replace("_", "-"), dest=GRID_PREFIX + name, nargs="+", metavar="V", **extra,
+                       help=f"{_setting_options()[name]['help']} (default: {shown or 'from the config'})")
+    p.set_defaults(handler=_lazy("livegesture.evaluate.command", "tune"))
+
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo, _add_gui,
+                                                                         _add_train, _add_convert, _add_synth,
+                                                                         _add_eval, _add_tune)
 
 
 def _lazy(module: str, function: str) -> Handler:

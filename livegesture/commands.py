@@ -5,18 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from livegesture.filters import BackgroundActivityFilter
-from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW, SlidingIntegrator
+from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
+from livegesture.events import LivegestureError
+from livegesture.model.files import load_model
+from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.runner import Pipeline, PipelineUpdate
+from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
 from livegesture.sources import open_source
-from livegesture.sources.base import EventSource
-from livegesture.sources.replay import ReplaySource
+from livegesture.sources.labels import GestureSegment
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "recordings" / "demo_session.aedat4"
 REPORT_INTERVAL_S = 1.0
+"""Headless: seconds between two printed lines."""
+POLL_INTERVAL_S = 0.1
+"""Headless: seconds between two polls of the pipeline."""
+NO_GESTURE_NAME = "no gesture"
+NAME_WIDTH = 27
+"""Width of the longest DVS Gesture class name (right arm counter-clockwise)."""
 
 
 def info(args: argparse.Namespace) -> int:
@@ -46,47 +56,89 @@ def info(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Stream a source through the sliding integrator and report rates once a second."""
-    source = open_source(args.source)
-    if not source.live:
-        source = ReplaySource(source, speed=args.speed or None)
-    noise_filter = BackgroundActivityFilter(source.sensor_size) if args.noise_filter else None
-    return _stream_headless(source, args.events_per_frame or DEFAULT_EVENTS_PER_FRAME,
-                            args.frames_per_window or DEFAULT_FRAMES_PER_WINDOW, args.duration, noise_filter)
+    """Recognise gestures on a recording or the camera: in the window where there is a display
+    and ``--headless`` is not given, else printing the running prediction."""
+    settings = settings_from_args(args)
+    if args.save_config:
+        print(f"settings saved to {save_settings(settings, args.config)}")
+    return _window_or_headless(args.source, settings, args.headless, args.duration, args.config)
 
 
 def demo(args: argparse.Namespace) -> int:
     """The demo on the shipped recording; headless where there is no display."""
-    if not args.headless and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        print("livegesture: the GUI is not built yet; running headless")
-    run_args = argparse.Namespace(source=str(DEMO_RECORDING), speed=1.0, events_per_frame=None,
-                                  frames_per_window=None, noise_filter=False, duration=args.duration)
-    return run(run_args)
+    settings = load_settings().replace(speed=1.0, lossless=False)
+    return _window_or_headless(str(DEMO_RECORDING), settings, args.headless, args.duration)
 
 
-def _stream_headless(source: EventSource, events_per_frame: int, frames_per_window: int,
-                     duration_s: float | None, noise_filter: BackgroundActivityFilter | None) -> int:
-    integrator = SlidingIntegrator(source.sensor_size, events_per_frame, frames_per_window)
+def _window_or_headless(source: str, settings: PipelineSettings, headless: bool, duration_s: float | None,
+                        config_path: str | None = None) -> int:
+    if not headless and _has_display():
+        from livegesture.gui.app import run_gui
+
+        return run_gui(source, settings, config_path, duration_s)
+    return run_headless(source, settings, duration_s)
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
+    """The config file's settings (``args.config`` or the default file), overridden by every
+    option given: options are named as the settings' fields."""
+    changes = {spec.name: getattr(args, spec.name) for spec in fields(PipelineSettings)
+               if getattr(args, spec.name, None) is not None}
+    if "model" in changes:
+        changes["model"] = str(Path(changes["model"]).expanduser().resolve())
+    return load_settings(args.config).replace(**changes)
+
+
+def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None) -> int:
+    """Run the pipeline on ``source_spec``, printing the running prediction and the figures about
+    once a second, until the replay ends, ``duration_s`` of wall time passes or Ctrl-C."""
+    model = load_model(settings.model)
+    pipeline = Pipeline(open_source(source_spec), model.network, settings, class_names=model.info.class_names)
+    source = pipeline.source
     width, height = source.sensor_size
-    print(f"{source.name}: {width}x{height}, {events_per_frame:,} events per frame, "
-          f"{frames_per_window} frames per window")
+    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "
+          f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
+          f"frames + {settings.drain_steps} drain steps")
+    accuracy = RunningAccuracy(source.labels or [])
     start = last_report = time.monotonic()
-    events = frames = reported_events = reported_frames = 0
-    with source:
-        for batch in source:
-            events += len(batch)
-            if noise_filter is not None:
-                batch = noise_filter(batch)
-            frames += len(integrator.push(batch))
+    with pipeline:
+        while True:
+            time.sleep(POLL_INTERVAL_S)
+            update = pipeline.poll()
+            accuracy.add([d.t_us for d in update.decisions], [d.label for d in update.decisions])
+            if update.error:
+                raise LivegestureError(update.error)
             now = time.monotonic()
-            if now - last_report >= REPORT_INTERVAL_S:
-                span = now - last_report
-                print(f"{now - start:7.1f} s  {(events - reported_events) / span:>11,.0f} events/s  "
-                      f"{(frames - reported_frames) / span:6.1f} frames/s")
-                last_report, reported_events, reported_frames = now, events, frames
-            if duration_s is not None and now - start >= duration_s:
+            done = update.finished or (duration_s is not None and now - start >= duration_s)
+            if now - last_report >= REPORT_INTERVAL_S or done:
+                print(f"{now - start:6.1f} s  {describe(update, pipeline.class_names, source.labels)}")
+                last_report = now
+            if done:
                 break
-    elapsed = max(time.monotonic() - start, 1e-9)
-    print(f"done: {events:,} events, {frames:,} frames in {elapsed:.1f} s "
-          f"({events / elapsed:,.0f} events/s, {frames / elapsed:.1f} frames/s)")
+    stats = update.stats
+    print(f"done: {stats.events_in:,} events, {stats.frames:,} frames ({stats.frames_stepped:,} stepped, "
+          f"{stats.dropped_frames:,} dropped), {stats.decisions:,} decisions in {time.monotonic() - start:.1f} s"
+          + ("" if accuracy.accuracy is None else
+             f"; {accuracy.correct} of {accuracy.total} decisions during labelled gestures named them"))
     return 0
+
+
+def describe(update: PipelineUpdate, class_names: tuple[str, ...], labels: list[GestureSegment] | None) -> str:
+    """One line: the running prediction (and the true gesture of a labelled recording), then the figures."""
+    decision = update.prediction
+    if decision is None:
+        prediction = f"{'waiting for a window':<{NAME_WIDTH + 5}}"
+    else:
+        name = NO_GESTURE_NAME if decision.label is None else class_names[decision.label]
+        prediction = f"{name:<{NAME_WIDTH}} {decision.confidence:.2f}"
+        if labels is not None:
+            truth = true_label_at(labels, decision.t_us)
+            prediction += f"  true: {NO_GESTURE_NAME if truth == NO_GESTURE else class_names[truth]:<{NAME_WIDTH}}"
+    s = update.stats
+    return (f"{prediction}  {s.events_per_s:>9,.0f} events/s  {s.frames_per_s:5.1f} frames/s  "
+            f"step {s.step_ms:.2f} ms  latency {s.latency_ms_mean:.1f} ms (p95 {s.latency_ms_p95:.1f})  "
+            f"dropped {s.dropped_frames} frames")

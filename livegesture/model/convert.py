@@ -35,34 +35,19 @@ VERIFY_DENSITY = 0.1
 """Active pixels per verification frame (DVS Gesture frames hold a few percent to ~15 %)."""
 
 
-def load_checkpoint(path: Path) -> CriModel:
+def checkpoint_model(path: Path) -> CriModel:
     """A ``livegesture train`` checkpoint converted to a CRI network."""
-    import torch
+    from livegesture.model.checkpoint import load_checkpoint
+    from livegesture.model.quantize import choose_scale, export
 
-    from livegesture.model.net import SpikingNet
-    from livegesture.model.quantize import choose_scale, export, prepare_qat
-    from livegesture.model.config import TrainConfig
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        config = TrainConfig.from_dict(state["config"])
-    except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise ModelFileError(path, f"not a livegesture training checkpoint ({type(err).__name__}: {err})") from None
-    net = SpikingNet(config.net)
-    scale = state.get("scale")
-    if scale is not None:
-        prepare_qat(net, scale, IF_LEAK)
-    try:
-        net.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ModelFileError(path, f"weights do not fit the recorded architecture ({err})") from None
-    if scale is None:
-        scale = choose_scale(net)
+    checkpoint = load_checkpoint(path)
+    config = checkpoint.config
+    scale = checkpoint.scale if checkpoint.scale is not None else choose_scale(checkpoint.net)
     info = ModelInfo(timesteps=config.timesteps, drain_steps=config.drain_steps, scale=scale,
-                     training={"source": f"checkpoint {path.name}", "phase": "qat" if state.get("scale") else "float",
-                               "epoch": state.get("epoch"), "config": config.to_dict()})
+                     training={"source": f"checkpoint {path.name}", "phase": checkpoint.phase,
+                               "epoch": checkpoint.epoch, "config": config.to_dict()})
     try:
-        network = export(net, scale, IF_LEAK)
+        network = export(checkpoint.net, scale, IF_LEAK)
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     return CriModel(network, info, path)
@@ -75,7 +60,7 @@ def load_source(path: str | Path, *, trust_pickle: bool = False, threshold: int 
     if path.suffix.lower() == CHECKPOINT_SUFFIX:
         if not path.is_file():
             raise ModelFileError(path, "no such checkpoint")
-        return load_checkpoint(path)
+        return checkpoint_model(path)
     return load_model(path, trust_pickle=trust_pickle, threshold=threshold, leak=leak)
 
 

@@ -95,7 +95,7 @@ def cut_segments(events: np.ndarray, segments: list[GestureSegment]) -> list[np.
 
     Segments may overlap (some real label files do); ``events`` must be time-sorted.
     """
-    t = events["t"]
+    t = np.ascontiguousarray(events["t"])  # a strided field view would be copied by every searchsorted
     cuts = []
     for segment in segments:
         lo, hi = np.searchsorted(t, [segment.start_us, segment.end_us], side="left")

@@ -45,7 +45,9 @@ class ReplaySource(EventSource):
     replay clock starting at the first event. ``clock`` and ``sleep`` are injectable
     (defaults ``time.monotonic`` and ``time.sleep``); sleeps last at most ``MAX_SLEEP_S``.
     ``speed`` can be set and ``pause()``/``resume()`` called from any thread while
-    another iterates; a pause blocks iteration and freezes the replay clock.
+    another iterates; a pause blocks iteration and freezes the replay clock. While paused,
+    ``step(events)`` releases whole slices at once until at least ``events`` have gone out;
+    the frozen clock moves to the last one, so ``resume()`` goes on from there.
 
     ``loop=True`` iterates the wrapped source again at its end (recordings restart on
     each ``iter()``), adding ``offset_us`` to later passes so time never goes backwards:
@@ -72,6 +74,8 @@ class ReplaySource(EventSource):
         self._speed = _checked_speed(speed)
         self._paused = False
         self._closed = False
+        self._step_events = 0
+        """Events still to release while paused (see :meth:`step`)."""
         self._anchor: tuple[float, float] | None = None
         """(clock time, event time in us) that pin the replay clock; None until the next slice."""
 
@@ -108,21 +112,34 @@ class ReplaySource(EventSource):
             if self._paused and self._anchor is not None:
                 self._anchor = (self._clock(), self._anchor[1])
             self._paused = False
+            self._step_events = 0
             self._cond.notify_all()
+
+    def step(self, events: int = 1) -> None:
+        """While paused, release slices until at least ``events`` more events have gone out (at
+        least one slice; steps add up); does nothing while playing."""
+        with self._cond:
+            if self._paused:
+                self._step_events = max(self._step_events, 0) + max(events, 1)
+                self._cond.notify_all()
 
     def _position(self, now: float) -> float:
         """Replay clock in event-time us (caller holds the lock; anchored, paced, running)."""
         wall, t = self._anchor
         return t + (now - wall) * self._speed * US_PER_S
 
-    def _release(self, first_t: int, last_t: int) -> bool:
-        """Wait until the slice ``[first_t, last_t]`` is due; False when closed."""
+    def _release(self, first_t: int, last_t: int, size: int) -> bool:
+        """Wait until the slice ``[first_t, last_t]`` of ``size`` events is due; False when closed."""
         while True:
             with self._cond:
-                while self._paused and not self._closed:
+                while self._paused and not self._closed and self._step_events <= 0:
                     self._cond.wait()
                 if self._closed:
                     return False
+                if self._paused:  # a step
+                    self._step_events -= size
+                    self._anchor = (math.nan, last_t)  # the frozen replay clock: resume goes on from here
+                    return True
                 if self._speed is None:
                     return True
                 now = self._clock()
@@ -152,7 +169,7 @@ class ReplaySource(EventSource):
                     if offset:
                         piece = piece.copy()
                         piece["t"] += offset
-                    if not self._release(int(piece["t"][0]), int(piece["t"][-1])):
+                    if not self._release(int(piece["t"][0]), int(piece["t"][-1]), len(piece)):
                         return
                     last_t = int(piece["t"][-1])
                     self.offset_us = offset

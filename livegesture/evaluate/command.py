@@ -1,0 +1,132 @@
+"""Handlers of ``livegesture eval`` and ``livegesture tune``.
+
+The model, the backend and the pipeline settings come from the config file the GUI reads
+(``--config`` or the default), overridden by the options, as for ``livegesture run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from livegesture.commands import settings_from_args
+from livegesture.events import LivegestureError
+from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
+from livegesture.evaluate.recordings import Inventory, find_recordings
+from livegesture.evaluate.report import (
+    plot_confusion,
+    plot_onset_curve,
+    plot_pareto,
+    print_tables,
+    report_console,
+    sample_tables,
+    setting_text,
+    stream_tables,
+    tune_tables,
+    write_json,
+)
+from livegesture.evaluate.streaming import evaluate_stream
+from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
+from livegesture.evaluate.tune import tune as run_tune
+from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.settings import PipelineSettings, save_settings
+
+EVAL_JSON, CONFUSION_PNG, ONSET_PNG = "eval.json", "confusion.png", "onset.png"
+TUNE_JSON, PARETO_PNG = "tune.json", "pareto.png"
+INTERRUPTED_RC = 130
+
+
+def _workers(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise LivegestureError(f"--workers must be at least 1, got {args.workers}")
+    return args.workers
+
+
+def _bar(total: int, unit: str, args: argparse.Namespace) -> tqdm:
+    return tqdm(total=total, unit=unit, desc=args.command, disable=args.no_progress, file=sys.stderr)
+
+
+def _title(settings: PipelineSettings, inventory: Inventory) -> str:
+    return f"{Path(settings.model).name} on {Path(inventory.source).name} ({resolve_backend(settings.backend)})"
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``livegesture eval``: per-sample (default) or streaming accuracy on labelled recordings."""
+    inventory = find_recordings(args.source, args.split)
+    settings = settings_from_args(args)
+    if args.streaming:
+        if args.float_checkpoint:
+            raise LivegestureError("--float-checkpoint is for the per-sample mode (the reference deployment)")
+        return _streaming(args, inventory, settings)
+    return _per_sample(args, inventory, settings)
+
+
+def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
+    spec = EvaluatorSpec(Path(settings.model), resolve_backend(settings.backend),
+                         Path(args.float_checkpoint) if args.float_checkpoint else None)
+    with _bar(inventory.samples, "sample", args) as bar:
+        evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar)
+    console = report_console()
+    print_tables(console, sample_tables(evaluation, inventory.description))
+    out = Path(args.out)
+    report = write_json(out / EVAL_JSON, evaluation.to_dict())
+    figure = plot_confusion(evaluation.scores, evaluation.class_names, out / CONFUSION_PNG,
+                            f"per sample: {_title(settings, inventory)}")
+    console.print(f"written {report} and {figure}")
+    return INTERRUPTED_RC if evaluation.not_run else 0
+
+
+def _streaming(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
+    with _bar(len(inventory.recordings), "recording", args) as bar:
+        evaluation = evaluate_stream(inventory, settings, workers=_workers(args), progress=bar)
+    console = report_console()
+    print_tables(console, stream_tables(evaluation, inventory.description))
+    out = Path(args.out)
+    report = write_json(out / EVAL_JSON, evaluation.to_dict())
+    title = f"streaming: {_title(settings, inventory)}"
+    score = evaluation.score
+    figures = [plot_confusion(score.decisions, [*evaluation.class_names, "no gesture"], out / CONFUSION_PNG, title),
+               plot_onset_curve(score.curve, out / ONSET_PNG, title)]
+    console.print(f"written {report}, {figures[0]} and {figures[1]}")
+    return INTERRUPTED_RC if evaluation.not_run else 0
+
+
+def grid_from_args(args: argparse.Namespace) -> Grid:
+    """The grid options given, the default grid's values for the others."""
+    values = {}
+    for name in TUNED_SETTINGS:
+        given = getattr(args, GRID_PREFIX + name, None)
+        if name == "noise_filter" and given:
+            given = [SWITCH_VALUES[value] for value in given]
+        values[name] = given or DEFAULT_GRID.get(name, ())
+    return Grid.of(values)
+
+
+def tune(args: argparse.Namespace) -> int:
+    """``livegesture tune``: sweep the window settings, report accuracy vs latency, save the best."""
+    inventory = find_recordings(args.source, args.split)
+    base = settings_from_args(args)
+    grid = grid_from_args(args)
+    with _bar(len(grid.changes()) * len(inventory.recordings), "run", args) as bar:
+        result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar)
+    console = report_console()
+    print_tables(console, tune_tables(result, inventory.description))
+    out = Path(args.out)
+    report = write_json(out / TUNE_JSON, result.to_dict())
+    figure = plot_pareto(result, out / PARETO_PNG, f"tuning: {_title(base, inventory)}")
+    console.print(f"written {report} and {figure}")
+    if result.not_run:
+        console.print(f"interrupted: {result.not_run} runs not done; the config file is left as it is")
+        return INTERRUPTED_RC
+    if result.best is None:
+        raise LivegestureError("no grid point could be evaluated")
+    best = result.points[result.best]
+    choice = ", ".join(f"{name}={setting_text(value)}" for name, value in best.changes.items())
+    if args.no_write:
+        console.print(f"best: {choice} (not written: --no-write)")
+    else:
+        console.print(f"best: {choice}; written to {save_settings(best.settings, args.config)}")
+    return 0

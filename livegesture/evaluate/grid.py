@@ -1,0 +1,65 @@
+"""The tuning grid and the choice of the best point: plain data, cheap to import (the
+command line reads the defaults).
+
+A point is on the **Pareto front** when no other point is at least as accurate and at least
+as fast, and strictly better in one. The **best** point is the most accurate point of the
+front, the faster one on a tie in accuracy; since the most accurate points of the whole grid
+include a front point, that is: the highest accuracy, then the lowest latency.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "smoothing", "noise_filter")
+"""The settings a grid may vary."""
+DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
+    "events_per_frame": (1_000, 2_000, 4_000),
+    "clear_every": (5, 10),
+    "smoothing": (1, 3),
+    "noise_filter": (False, True),
+}
+"""The default grid (24 points). ``frames_per_window`` is left out: in the live pipeline it
+only sets how many frames are kept for display, not what the network decides."""
+GRID_PREFIX = "grid_"
+"""Destination prefix of ``tune``'s grid options (lists of values, not single settings)."""
+SWITCH_VALUES = {"off": False, "on": True}
+"""How a grid of a boolean setting is written on the command line."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Values to try per setting; every combination is a point."""
+
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    @classmethod
+    def of(cls, values: dict[str, Sequence[Any]]) -> Grid:
+        return cls(tuple((name, tuple(options)) for name, options in values.items() if options))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.axes)
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Each point's settings, as changes to the base settings."""
+        return [dict(zip(self.names, combination)) for combination in itertools.product(*(v for _, v in self.axes))]
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the (accuracy, latency) points that no other point dominates (higher
+    accuracy is better, lower latency is better)."""
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
+
+
+def best_point(points: Sequence[tuple[float, float]]) -> int:
+    """The most accurate point of the Pareto front, the faster one on a tie (see the module docstring)."""
+    if not points:
+        raise ValueError("no points to choose from")
+    return max(pareto_front(points), key=lambda i: (points[i][0], -points[i][1]))

@@ -1,0 +1,292 @@
+"""Per-sample evaluation: every labelled gesture through the reference deployment.
+
+Exactly as the nets are trained and tested: the gesture's events (``start <= t < end``)
+-> :func:`~livegesture.integrate.integrate_sample` (the model's ``timesteps`` equal-count
+frames) -> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the
+model's drain steps) -> argmax of the output spike counts (ties go to the lower class, as
+``numpy.argmax``; a silent net predicts class 0, as the reference does). The accuracy is
+the number to compare with published DVS Gesture accuracies.
+
+Work is split by recording (a recording is read once per worker); a gesture that cannot
+be a sample (no events, labels outside the recording, a class the model lacks) and a
+recording that cannot be read are skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livegesture.backends import Backend, make_backend, run_sample
+from livegesture.events import SensorSize
+from livegesture.evaluate.metrics import ClassScores
+from livegesture.evaluate.pool import run_pool
+from livegesture.evaluate.recordings import (
+    Gesture,
+    Inventory,
+    Skipped,
+    describe_error,
+    read_events_cached,
+    usable_gestures,
+)
+from livegesture.evaluate.torch_model import TorchModel, load_torch_model
+from livegesture.integrate import CHANNELS, integrate_sample
+from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.sources.labels import GestureSegment
+
+TASKS_PER_WORKER = 2
+"""A recording is split into chunks only while there are fewer than this many tasks per worker."""
+BACKEND_THREADS = 1
+"""Torch threads of each worker's fast backend: the parallelism is the process pool."""
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One labelled gesture's prediction; ``segment`` is its row in the label file."""
+
+    recording: str
+    segment: int
+    label: int
+    prediction: int
+    counts: tuple[int, ...]
+    events: int
+    torch_prediction: int | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction == self.label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recording": self.recording, "segment": self.segment, "label": self.label,
+                "prediction": self.prediction, "counts": list(self.counts), "events": self.events,
+                "torch_prediction": self.torch_prediction}
+
+
+@dataclass(frozen=True)
+class SampleTask:
+    """Some labelled gestures of one recording (``rows`` of its label file)."""
+
+    recording: Path
+    rows: tuple[int, ...]
+    segments: tuple[GestureSegment, ...]
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    results: tuple[SampleResult, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def samples(self) -> int:
+        """Labelled gestures this task accounted for."""
+        return len(self.results) + sum(s.samples for s in self.skipped)
+
+
+def plan_tasks(inventory: Inventory, workers: int) -> list[SampleTask]:
+    """One task per recording, or per chunk of a recording while tasks are few."""
+    chunks = max(1, -(-workers * TASKS_PER_WORKER // len(inventory.recordings)))
+    tasks = []
+    for recording in inventory.recordings:
+        rows = list(range(len(recording.segments)))
+        size = max(1, -(-len(rows) // chunks))
+        for lo in range(0, len(rows), size):
+            chosen = tuple(rows[lo:lo + size])
+            tasks.append(SampleTask(recording.path, chosen, tuple(recording.segments[i] for i in chosen)))
+    return tasks
+
+
+def frame_size(model: CriModel) -> int:
+    """Side of the square 2-channel frames the model's network takes."""
+    shape = model.network.input_shape
+    if shape is None or len(shape) != 3 or shape[0] != CHANNELS or shape[1] != shape[2]:
+        raise ModelFileError(model.path, f"the network's input {shape} is not {CHANNELS} square channels of frames")
+    return int(shape[1])
+
+
+class SampleEvaluator:
+    """Runs labelled gestures through one backend (and optionally a checkpoint's torch model)."""
+
+    def __init__(self, model: CriModel, backend: Backend, torch_model: TorchModel | None = None) -> None:
+        self.model = model
+        self.backend = backend
+        self.torch_model = torch_model
+        self.out_size = frame_size(model)
+        if torch_model is not None and torch_model.timesteps != model.info.timesteps:
+            raise ModelFileError(torch_model.path, f"trained on {torch_model.timesteps} frames per sample, the model "
+                                                   f"{model.path} on {model.info.timesteps}")
+
+    def evaluate(self, task: SampleTask) -> TaskOutcome:
+        """The task's gestures; what cannot be evaluated is returned as skipped."""
+        name = str(task.recording)
+        try:
+            events, sensor_size = read_events_cached(task.recording)
+            gestures, skipped = usable_gestures(name, events, task.rows, task.segments, self.backend.num_outputs)
+            results = tuple(self._sample(name, gesture, sensor_size) for gesture in gestures)
+        except Exception as err:  # one bad file must not end the run: report it, go on
+            return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
+        return TaskOutcome(results, tuple(skipped))
+
+    def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
+        info = self.model.info
+        frames = integrate_sample(gesture.events, info.timesteps, sensor_size, self.out_size)
+        counts = run_sample(self.backend, frames, info.drain_steps)
+        torch_prediction = None
+        if self.torch_model is not None:
+            torch_prediction = int(np.argmax(self.torch_model.counts(frames)))
+        return SampleResult(name, gesture.row, gesture.segment.label, int(np.argmax(counts)),
+                            tuple(int(c) for c in counts), len(gesture.events), torch_prediction)
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """What each worker loads: the model file, the backend, optionally a training checkpoint."""
+
+    model: Path
+    backend: str = "fast"
+    checkpoint: Path | None = None
+
+    def load(self) -> SampleEvaluator:
+        model = load_model(self.model)
+        options = {"threads": BACKEND_THREADS} if self.backend == "fast" else {}
+        backend = make_backend(self.backend, model.network, **options)
+        torch_model = load_torch_model(self.checkpoint) if self.checkpoint is not None else None
+        return SampleEvaluator(model, backend, torch_model)
+
+
+_loaded: tuple[EvaluatorSpec, SampleEvaluator] | None = None
+"""This process's evaluator and what it was built from (by :func:`init_worker`)."""
+
+
+def init_worker(spec: EvaluatorSpec) -> SampleEvaluator:
+    """Load the model and build the backend, once per process and spec."""
+    global _loaded
+    if _loaded is None or _loaded[0] != spec:
+        _loaded = (spec, spec.load())
+    return _loaded[1]
+
+
+def evaluate_task(task: SampleTask) -> TaskOutcome:
+    """A task on this process's evaluator (after :func:`init_worker`)."""
+    assert _loaded is not None, "init_worker runs first"
+    return _loaded[1].evaluate(task)
+
+
+def merge_file_skips(skipped: list[Skipped]) -> list[Skipped]:
+    """One entry per recording left out whole (its chunks may each have reported it), sorted."""
+    whole: dict[tuple[str, str], int] = {}
+    for s in skipped:
+        if s.segment is None:
+            whole[(s.recording, s.reason)] = whole.get((s.recording, s.reason), 0) + s.samples
+    merged = [Skipped(name, reason, samples) for (name, reason), samples in whole.items()]
+    merged += [s for s in skipped if s.segment is not None]
+    return sorted(merged, key=lambda s: (s.recording, -1 if s.segment is None else s.segment))
+
+
+@dataclass(frozen=True)
+class SampleEvaluation:
+    """The outcome of a per-sample evaluation (``results`` sorted by recording and row)."""
+
+    source: str
+    spec: EvaluatorSpec
+    class_names: tuple[str, ...]
+    timesteps: int
+    drain_steps: int
+    results: tuple[SampleResult, ...]
+    skipped: tuple[Skipped, ...]
+    not_run: int
+    seconds: float
+    training_accuracy: dict[str, Any] = field(default_factory=dict)
+    torch_phase: str | None = None
+
+    @property
+    def scores(self) -> ClassScores:
+        return ClassScores.of([r.label for r in self.results], [r.prediction for r in self.results],
+                              len(self.class_names))
+
+    @property
+    def torch_scores(self) -> ClassScores | None:
+        """Scores of the checkpoint's torch model on the same samples, if one was given."""
+        if self.torch_phase is None:
+            return None
+        return ClassScores.of([r.label for r in self.results], [r.torch_prediction for r in self.results],
+                              len(self.class_names))
+
+    @property
+    def silent(self) -> int:
+        """Samples with no output spike at all (predicted class 0 by the argmax rule)."""
+        return sum(not any(r.counts) for r in self.results)
+
+    @property
+    def skipped_samples(self) -> int:
+        return sum(s.samples for s in self.skipped)
+
+    @property
+    def samples_per_second(self) -> float:
+        return len(self.results) / self.seconds if self.seconds > 0 else 0.0
+
+    def recordings(self) -> list[dict[str, Any]]:
+        """Per recording: samples, correct, accuracy, skipped gestures."""
+        names = sorted({r.recording for r in self.results} | {s.recording for s in self.skipped})
+        rows = []
+        for name in names:
+            mine = [r for r in self.results if r.recording == name]
+            correct = sum(r.correct for r in mine)
+            rows.append({"recording": name, "samples": len(mine), "correct": correct,
+                         "accuracy": correct / len(mine) if mine else None,
+                         "skipped": sum(s.samples for s in self.skipped if s.recording == name)})
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        scores = self.scores
+        torch_scores = self.torch_scores
+        return {
+            "mode": "per-sample", "source": self.source, "model": str(self.spec.model), "backend": self.spec.backend,
+            "timesteps": self.timesteps, "drain_steps": self.drain_steps, "class_names": list(self.class_names),
+            "samples": scores.samples, "correct": scores.correct, "accuracy": scores.accuracy,
+            "per_class": [{"class": name, "samples": int(n), "correct": int(c), "accuracy": a}
+                          for name, n, c, a in zip(self.class_names, scores.class_samples, scores.class_correct,
+                                                   scores.class_accuracy)],
+            "confusion_matrix": scores.confusion.tolist(), "silent_samples": self.silent,
+            "training_accuracy": self.training_accuracy,
+            "torch_model": None if torch_scores is None else {
+                "checkpoint": str(self.spec.checkpoint), "phase": self.torch_phase, "accuracy": torch_scores.accuracy,
+                "confusion_matrix": torch_scores.confusion.tolist(),
+                "agreement": float(np.mean([r.prediction == r.torch_prediction for r in self.results]))
+                if self.results else None},
+            "recordings": self.recordings(), "skipped": [s.to_dict() for s in self.skipped],
+            "skipped_samples": self.skipped_samples, "not_run": self.not_run, "interrupted": self.not_run > 0,
+            "seconds": self.seconds, "samples_per_second": self.samples_per_second,
+            "per_sample": [r.to_dict() for r in self.results],
+        }
+
+
+def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int = 1,
+                     progress: Any = None) -> SampleEvaluation:
+    """Evaluate every labelled gesture of ``inventory`` (see the module docstring).
+
+    The model (and checkpoint) are loaded here first, so that a bad file fails before any
+    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. Ctrl-C stops
+    the run and returns what finished, with the number of gestures not run.
+    """
+    evaluator = init_worker(spec)
+    if spec.backend == "cri":
+        workers = 1  # one chip
+    started = time.perf_counter()
+    tasks = plan_tasks(inventory, workers)
+    run = run_pool(evaluate_task, tasks, workers=workers, initializer=init_worker, initargs=(spec,),
+                   on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)))
+    seconds = time.perf_counter() - started
+    outcomes: list[TaskOutcome] = run.results
+    results = sorted((r for o in outcomes for r in o.results), key=lambda r: (r.recording, r.segment))
+    skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped])
+    info = evaluator.model.info
+    accuracy = info.training.get("accuracy") if isinstance(info.training.get("accuracy"), dict) else {}
+    return SampleEvaluation(
+        inventory.source, spec, info.class_names, info.timesteps, info.drain_steps, tuple(results), tuple(skipped),
+        sum(len(task.rows) for task in run.unfinished), seconds,
+        {key: accuracy[key] for key in ("split", "samples", "float", "integer") if key in accuracy},
+        None if evaluator.torch_model is None else evaluator.torch_model.phase)

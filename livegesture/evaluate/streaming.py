@@ -1,0 +1,175 @@
+"""Streaming evaluation: the live pipeline's decisions over whole recordings, scored over time.
+
+Each recording runs through :func:`livegesture.pipeline.engine.decide_stream` (noise filter
+if set, sliding integrator, prediction engine, running prediction: what the live app
+decides on a lossless replay) at the chosen :class:`PipelineSettings`; the decisions are
+scored against the recording's labels by :func:`livegesture.evaluate.metrics.score_stream`.
+Gestures that cannot be scored (no events, labels outside the recording, a class the
+model lacks) are left out of the scoring and reported, as in the per-sample mode.
+
+A task is one recording at one setting (``point`` numbers the setting of a ``tune`` grid),
+so the same pool serves ``eval --streaming`` and ``tune``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from livegesture.backends import Network
+from livegesture.evaluate.metrics import StreamScore, score_stream
+from livegesture.evaluate.per_sample import frame_size
+from livegesture.evaluate.pool import run_pool
+from livegesture.evaluate.recordings import (
+    Inventory,
+    Skipped,
+    describe_error,
+    read_events_cached,
+    usable_gestures,
+)
+from livegesture.integrate import NET_INPUT_SIZE
+from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.pipeline.engine import decide_stream, resolve_backend
+from livegesture.pipeline.settings import PipelineSettings
+from livegesture.sources.labels import GestureSegment
+
+
+@dataclass(frozen=True)
+class StreamTask:
+    """One recording (its labelled gestures) at one setting, ``point`` of a grid."""
+
+    recording: Path
+    segments: tuple[GestureSegment, ...]
+    settings: PipelineSettings
+    point: int = 0
+
+
+@dataclass(frozen=True)
+class RecordingStream:
+    """One recording's streaming score at one setting (None when it could not be read)."""
+
+    recording: str
+    point: int
+    score: StreamScore | None
+    skipped: tuple[Skipped, ...]
+    seconds: float
+
+    def row(self) -> dict[str, Any]:
+        """The per-recording table's row (JSON-ready)."""
+        row: dict[str, Any] = {"recording": self.recording, "point": self.point, "seconds": self.seconds,
+                               "skipped": sum(s.samples for s in self.skipped)}
+        if self.score is not None:
+            row.update(self.score.summary(), median_latency_s=self.score.median_latency_s)
+        return row
+
+
+def stream_recording(network: Network, task: StreamTask) -> RecordingStream:
+    """Run one recording through the live pipeline's decisions and score them."""
+    started = time.perf_counter()
+    name = str(task.recording)
+    try:
+        events, sensor_size = read_events_cached(task.recording)
+        gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
+                                            network.num_outputs)
+        decisions = list(decide_stream((events,), sensor_size, network, task.settings))
+    except Exception as err:  # one bad file must not end the run: report it, go on
+        whole = Skipped(name, describe_error(err), samples=len(task.segments))
+        return RecordingStream(name, task.point, None, (whole,), time.perf_counter() - started)
+    score = score_stream([d.t_us for d in decisions], [d.label for d in decisions],
+                         [g.segment for g in gestures], network.num_outputs)
+    return RecordingStream(name, task.point, score, tuple(skipped), time.perf_counter() - started)
+
+
+_loaded: CriModel | None = None
+"""This process's model (by :func:`init_stream_worker`)."""
+
+
+def init_stream_worker(model: Path) -> CriModel:
+    """Load the model once per process and model file."""
+    global _loaded
+    if _loaded is None or _loaded.path != model:
+        _loaded = load_model(model)
+    return _loaded
+
+
+def stream_task(task: StreamTask) -> RecordingStream:
+    """A task on this process's network (after :func:`init_stream_worker`)."""
+    assert _loaded is not None, "init_stream_worker runs first"
+    return stream_recording(_loaded.network, task)
+
+
+def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list[StreamTask]:
+    """Every recording at every setting, setting by setting: an interrupted ``tune`` has whole
+    settings done (reading a recording again costs little next to running it)."""
+    return [StreamTask(recording.path, recording.segments, setting, point)
+            for point, setting in enumerate(settings) for recording in inventory.recordings]
+
+
+def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettings], *, workers: int = 1,
+                progress: Any = None) -> tuple[list[RecordingStream], int]:
+    """Every recording at every setting in a process pool; ``progress`` (tqdm, optional) counts
+    recordings. Returns the finished results and the number of tasks not run (Ctrl-C)."""
+    loaded = init_stream_worker(model)  # a bad model fails here, before any worker starts
+    if frame_size(loaded) != NET_INPUT_SIZE:
+        raise ModelFileError(model, f"the live pipeline makes {NET_INPUT_SIZE}x{NET_INPUT_SIZE} frames; the network "
+                                    f"takes {loaded.network.input_shape}")
+    if any(resolve_backend(s.backend) == "cri" for s in settings):
+        workers = 1  # one chip
+    run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
+                   initializer=init_stream_worker, initargs=(model,),
+                   on_result=None if progress is None else (lambda _: progress.update()))
+    return sorted(run.results, key=lambda r: (r.point, r.recording)), len(run.unfinished)
+
+
+def total_score(results: list[RecordingStream], num_classes: int) -> StreamScore:
+    """The scores of several recordings together."""
+    return sum((r.score for r in results if r.score is not None), StreamScore.empty(num_classes))
+
+
+@dataclass(frozen=True)
+class StreamEvaluation:
+    """The outcome of ``eval --streaming``: one setting over the recordings of a source."""
+
+    source: str
+    settings: PipelineSettings
+    class_names: tuple[str, ...]
+    recordings: tuple[RecordingStream, ...]
+    skipped: tuple[Skipped, ...]
+    not_run: int
+    seconds: float
+
+    @property
+    def score(self) -> StreamScore:
+        return total_score(list(self.recordings), len(self.class_names))
+
+    @property
+    def backend(self) -> str:
+        return resolve_backend(self.settings.backend)
+
+    def to_dict(self) -> dict[str, Any]:
+        score = self.score
+        return {
+            "mode": "streaming", "source": self.source, "backend": self.backend, "settings": asdict(self.settings),
+            "class_names": list(self.class_names), **score.summary(),
+            "decision_confusion_matrix": score.decisions.confusion.tolist(),
+            "decision_classes": [*self.class_names, "no gesture"],
+            "onset_curve": {"bin_s": score.curve.bin_us / 1e6, "correct": score.curve.correct.tolist(),
+                            "total": score.curve.total.tolist()},
+            "gesture_outcomes": [asdict(g) for g in score.gestures],
+            "recordings": [r.row() for r in self.recordings], "skipped": [s.to_dict() for s in self.skipped],
+            "not_run": self.not_run, "interrupted": self.not_run > 0, "seconds": self.seconds,
+        }
+
+
+def evaluate_stream(inventory: Inventory, settings: PipelineSettings, *, workers: int = 1,
+                    progress: Any = None) -> StreamEvaluation:
+    """Streaming evaluation of one setting (see the module docstring)."""
+    model = Path(settings.model)
+    started = time.perf_counter()
+    results, not_run = run_streams(inventory, model, [settings], workers=workers, progress=progress)
+    class_names = init_stream_worker(model).info.class_names
+    skipped = [*inventory.skipped, *(s for r in results for s in r.skipped)]
+    return StreamEvaluation(inventory.source, settings, class_names, tuple(results), tuple(skipped), not_run,
+                            time.perf_counter() - started)

@@ -1,0 +1,100 @@
+"""Tuning the live pipeline's window settings: a grid of streaming evaluations.
+
+Every point of the grid (the product of the values given per setting, on top of the base
+settings) is a streaming evaluation over all recordings (:mod:`livegesture.evaluate.streaming`).
+Two figures per point: *accuracy* (the decisions' accuracy inside gestures) and *latency*
+(the median time to the first correct decision after a gesture's onset; a point with no
+correct decision at all has infinite latency). The Pareto front and the best point are
+chosen as :mod:`livegesture.evaluate.grid` documents.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from livegesture.evaluate.grid import TUNED_SETTINGS, Grid, best_point, pareto_front
+from livegesture.evaluate.metrics import StreamScore
+from livegesture.evaluate.recordings import Inventory, Skipped
+from livegesture.evaluate.streaming import RecordingStream, init_stream_worker, run_streams, total_score
+from livegesture.pipeline.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class TunePoint:
+    """One grid point: its changes to the base settings, the settings, the score over all recordings."""
+
+    changes: dict[str, Any]
+    settings: PipelineSettings
+    score: StreamScore
+
+    @property
+    def accuracy(self) -> float:
+        return self.score.frame_accuracy or 0.0
+
+    @property
+    def latency_s(self) -> float:
+        latency = self.score.median_latency_s
+        return math.inf if latency is None else latency
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The evaluated grid points (complete ones only), the front and the best point."""
+
+    source: str
+    base: PipelineSettings
+    grid: Grid
+    points: tuple[TunePoint, ...]
+    recordings: tuple[RecordingStream, ...]
+    skipped: tuple[Skipped, ...]
+    not_run: int
+    seconds: float
+
+    @property
+    def front(self) -> list[int]:
+        return pareto_front([(p.accuracy, p.latency_s) for p in self.points])
+
+    @property
+    def best(self) -> int | None:
+        return best_point([(p.accuracy, p.latency_s) for p in self.points]) if self.points else None
+
+    def to_dict(self) -> dict[str, Any]:
+        front, best = self.front, self.best
+        return {
+            "mode": "tune", "source": self.source, "base_settings": asdict(self.base),
+            "grid": {name: list(values) for name, values in self.grid.axes},
+            "points": [{"changes": p.changes, **p.score.summary(), "pareto": i in front, "best": i == best}
+                       for i, p in enumerate(self.points)],
+            "best": None if best is None else self.points[best].changes,
+            "recordings": [r.row() for r in self.recordings], "skipped": [s.to_dict() for s in self.skipped],
+            "not_run": self.not_run, "interrupted": self.not_run > 0, "seconds": self.seconds,
+        }
+
+
+def tune(inventory: Inventory, base: PipelineSettings, grid: Grid, *, workers: int = 1,
+         progress: Any = None) -> TuneResult:
+    """Evaluate every grid point on every recording (see the module docstring).
+
+    Points are validated before anything runs (a bad value is a ``SettingsError`` naming
+    the setting). After Ctrl-C only the points whose recordings all finished are kept.
+    """
+    unknown = sorted(set(grid.names) - set(TUNED_SETTINGS))
+    if unknown:
+        raise ValueError(f"cannot tune {', '.join(unknown)}; tunable: {', '.join(TUNED_SETTINGS)}")
+    changes = grid.changes()
+    settings = [base.replace(**change) for change in changes]
+    started = time.perf_counter()
+    results, not_run = run_streams(inventory, Path(base.model), settings, workers=workers, progress=progress)
+    num_classes = init_stream_worker(Path(base.model)).network.num_outputs
+    points = []
+    for number, (change, setting) in enumerate(zip(changes, settings)):
+        mine = [r for r in results if r.point == number]
+        if len(mine) == len(inventory.recordings):
+            points.append(TunePoint(change, setting, total_score(mine, num_classes)))
+    skipped = [*inventory.skipped, *dict.fromkeys(s for r in results for s in r.skipped)]  # same at every point
+    return TuneResult(inventory.source, base, grid, tuple(points), tuple(results), tuple(skipped), not_run,
+                      time.perf_counter() - started)

@@ -1,0 +1,210 @@
+"""Frames -> decisions: the network stepped one frame per timestep, membranes cleared periodically.
+
+**Periodic mode** is the reference deployment run back to back: after a clear, ``clear_every``
+frames are stepped, one per timestep, then ``drain_steps`` empty steps let the last frames'
+spikes reach the outputs; the output spike counts of all those steps are the window's counts
+(one :class:`~livegesture.pipeline.decision.Decision`), then the membranes are cleared. So
+decision ``k`` of a stream equals ``run_sample(backend, frames[k*C:(k+1)*C], drain_steps)``
+with ``C = clear_every``: the net sees exactly what it was trained on. Trade-off: one decision
+per ``C`` frames, and the drain steps cost time (no frame is stepped meanwhile).
+
+**Staggered mode** runs two instances of the network; the second starts ``C // 2`` frames
+after the first, every frame goes to both, and each clears after its own windows, so a fresh
+decision comes twice as often (every ``C / 2`` frames), still each on a full reference window.
+Trade-off: twice the hardware work per frame, and on CRI two network instances (two cores).
+
+The schedule counts frames *stepped*: a frame the live pipeline dropped is not in any window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livegesture.backends import Backend, Network, StepInput, default_backend_name, make_backend
+from livegesture.events import SensorSize
+from livegesture.integrate import Frame
+from livegesture.pipeline.decision import Decision, RunningPrediction
+from livegesture.pipeline.frames import FrameBuilder
+from livegesture.pipeline.settings import AUTO_BACKEND, STAGGERED, PipelineSettings
+
+STEP_TIME_WINDOW = 256
+"""Recent steps (and frames) over which the mean step time is taken."""
+BACKEND_OPTIONS: dict[str, dict[str, Any]] = {"fast": {"threads": 1}}
+"""Options each backend gets by default: one torch thread, so the worker leaves the other
+threads (source, integrator, GUI) a core."""
+
+
+def resolve_backend(name: str) -> str:
+    """A backend name with ``auto`` replaced by ``cri`` on a CRI host, else ``fast``."""
+    return default_backend_name() if name == AUTO_BACKEND else name
+
+
+def engine_settings(settings: PipelineSettings) -> tuple[Any, ...]:
+    """The settings the engine's schedule and prediction depend on: a change restarts it."""
+    return (settings.clear_every, settings.drain_steps, settings.mode, settings.smoothing,
+            settings.min_confidence, settings.min_output_spikes, settings.switch_margin)
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What the engine has done since it was made."""
+
+    frames: int
+    """Frames pushed (stepped)."""
+    steps: int
+    """Backend steps, drain steps included, all instances together."""
+    clears: int
+    """Membrane clears (one per window and instance, plus restarts)."""
+    decisions: int
+    mean_step_ms: float
+    """Mean wall time of one backend step over the last :data:`STEP_TIME_WINDOW` steps."""
+    mean_frame_ms: float
+    """Mean wall time to handle one frame (its steps in every instance, any drain steps and
+    decision) over the last :data:`STEP_TIME_WINDOW` frames: what bounds the frame rate."""
+
+
+@dataclass
+class _Lane:
+    """One network instance and its window in progress."""
+
+    backend: Backend
+    start_after: int
+    """Frames of the schedule that pass before this instance steps its first one."""
+    counts: np.ndarray
+    stepped: int = 0
+    """Frames stepped in the current window."""
+
+
+@dataclass
+class _Timings:
+    steps: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_TIME_WINDOW))
+    frames: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_TIME_WINDOW))
+
+
+def _mean_ms(seconds: Iterable[float]) -> float:
+    values = list(seconds)
+    return 1e3 * sum(values) / len(values) if values else 0.0
+
+
+class PredictionEngine:
+    """Steps a network frame by frame and makes decisions (see the module docstring).
+
+    ``push`` is synchronous and deterministic. The backend(s) come from
+    ``make_backend(settings.backend, network, **options)``, with ``backend_options`` or
+    :data:`BACKEND_OPTIONS`; one instance in periodic mode, two in staggered mode.
+    """
+
+    def __init__(self, network: Network, settings: PipelineSettings, *,
+                 backend_options: dict[str, Any] | None = None) -> None:
+        self.network = network
+        self.backend_name = resolve_backend(settings.backend)
+        self._options = BACKEND_OPTIONS.get(self.backend_name, {}) if backend_options is None else backend_options
+        self._lanes: list[_Lane] = []
+        self._timings = _Timings()
+        self._counters = {"frames": 0, "steps": 0, "clears": 0, "decisions": 0}
+        try:
+            self.reconfigure(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def settings(self) -> PipelineSettings:
+        return self._settings
+
+    @property
+    def instances(self) -> int:
+        """Network instances running: 1 (periodic) or 2 (staggered)."""
+        return len(self._lanes)
+
+    @property
+    def step_stats(self) -> StepStats:
+        return StepStats(**self._counters, mean_step_ms=_mean_ms(self._timings.steps),
+                         mean_frame_ms=_mean_ms(self._timings.frames))
+
+    def reconfigure(self, settings: PipelineSettings) -> None:
+        """Take new schedule/prediction settings and restart with a clear. The backend stays:
+        for another backend (or network) make a new engine."""
+        if resolve_backend(settings.backend) != self.backend_name:
+            raise ValueError(f"the engine runs backend {self.backend_name}; make a new engine for "
+                             f"{settings.backend}")
+        self._settings = settings
+        wanted = 2 if settings.mode == STAGGERED else 1
+        while len(self._lanes) > wanted:
+            self._lanes.pop().backend.close()
+        while len(self._lanes) < wanted:
+            backend = make_backend(self.backend_name, self.network, **self._options)
+            self._lanes.append(_Lane(backend, 0, np.zeros(backend.num_outputs, dtype=np.int64)))
+        for k, lane in enumerate(self._lanes):
+            lane.start_after = k * settings.clear_every // 2
+        self._prediction = RunningPrediction(self.network.num_outputs, settings.smoothing, settings.min_confidence,
+                                             settings.min_output_spikes, settings.switch_margin)
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear every membrane and restart the schedule and the running prediction."""
+        for lane in self._lanes:
+            self._clear(lane)
+        self._scheduled = 0
+        self._prediction.reset()
+
+    def push(self, frame: Frame) -> list[Decision]:
+        """Step ``frame`` into every started instance; the decisions of the windows it completed."""
+        start = time.perf_counter()
+        decisions = []
+        for lane in self._lanes:
+            if self._scheduled < lane.start_after:
+                continue
+            lane.counts += self._step(lane.backend, frame.data)
+            lane.stepped += 1
+            if lane.stepped == self._settings.clear_every:
+                for _ in range(self._settings.drain_steps):
+                    lane.counts += self._step(lane.backend, None)
+                decisions.append(self._prediction.update(lane.counts, frame.t_last_us, frame.index))
+                self._clear(lane)
+        self._scheduled += 1
+        self._counters["frames"] += 1
+        self._counters["decisions"] += len(decisions)
+        self._timings.frames.append(time.perf_counter() - start)
+        return decisions
+
+    def _step(self, backend: Backend, inputs: StepInput) -> np.ndarray:
+        start = time.perf_counter()
+        spikes = backend.step(inputs)
+        self._timings.steps.append(time.perf_counter() - start)
+        self._counters["steps"] += 1
+        return spikes
+
+    def _clear(self, lane: _Lane) -> None:
+        lane.backend.reset()
+        lane.counts[:] = 0
+        lane.stepped = 0
+        self._counters["clears"] += 1
+
+    def close(self) -> None:
+        """Release the backends; safe to call more than once."""
+        while self._lanes:
+            self._lanes.pop().backend.close()
+
+    def __enter__(self) -> PredictionEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def decide_stream(event_batches: Iterable[np.ndarray], sensor_size: SensorSize, network: Network,
+                  settings: PipelineSettings, *, backend_options: dict[str, Any] | None = None) -> Iterator[Decision]:
+    """The decisions the live pipeline makes on a stream when it drops nothing (a lossless
+    replay): integrator (with the noise filter if set) and engine, synchronously, in order."""
+    frames = FrameBuilder(sensor_size, settings)
+    with PredictionEngine(network, settings, backend_options=backend_options) as engine:
+        for batch in event_batches:
+            for frame in frames.push(batch):
+                yield from engine.push(frame)

@@ -1,0 +1,110 @@
+"""``livegesture run --headless`` and ``demo`` end to end on a shipped recording."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from livegesture.cli import main
+from livegesture.pipeline.settings import CONFIG_ENV, PipelineSettings, load_settings
+from livegesture.sources import open_source
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDING = ROOT / "recordings" / "demo_fluorescent.aedat4"
+
+
+@pytest.fixture(scope="module")
+def recording_events() -> int:
+    with open_source(RECORDING) as source:
+        return sum(len(batch) for batch in source)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch) -> Path:
+    """Never read or write the user's real config file."""
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv(CONFIG_ENV, str(path))
+    return path
+
+
+def done_line(out: str) -> re.Match:
+    match = re.search(r"^done: ([\d,]+) events, ([\d,]+) frames \(([\d,]+) stepped, (\d+) dropped\), "
+                      r"(\d+) decisions", out, flags=re.MULTILINE)
+    assert match, out
+    return match
+
+
+def test_lossless_headless_run_processes_the_whole_recording(capsys, recording_events, tmp_path):
+    config = tmp_path / "mine.toml"
+    rc = main(["run", str(RECORDING), "--headless", "--speed", "0", "--lossless", "--backend", "fast",
+               "--clear-every", "5", "--config", str(config), "--save-config"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    events, frames, stepped, dropped, decisions = (int(g.replace(",", "")) for g in done_line(out).groups())
+    epf = PipelineSettings().events_per_frame
+    assert (events, frames, stepped, dropped) == (recording_events, recording_events // epf, frames, 0)
+    assert decisions == frames // 5
+    assert f"settings saved to {config}" in out
+    saved = load_settings(config)
+    assert (saved.clear_every, saved.speed, saved.lossless, saved.backend) == (5, 0.0, True, "fast")
+
+
+def test_settings_come_from_the_config_file_and_options_override_them(capsys, private_config):
+    private_config.write_text("[pipeline]\nclear_every = 4\nspeed = 0.0\nlossless = true\nbackend = \"fast\"\n")
+    assert main(["run", str(RECORDING), "--headless", "--drain-steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "windows of 4 frames + 2 drain steps" in out
+    _, frames, _, _, decisions = (int(g.replace(",", "")) for g in done_line(out).groups())
+    assert decisions == frames // 4
+
+
+def test_paced_headless_run_prints_the_running_prediction_once_a_second(capsys):
+    start = time.monotonic()
+    assert main(["run", str(RECORDING), "--headless", "--speed", "4", "--duration", "2.2", "--backend", "fast"]) == 0
+    elapsed = time.monotonic() - start
+    out = capsys.readouterr().out
+    lines = re.findall(r"^ +(\d+\.\d) s  (.*)$", out, flags=re.MULTILINE)
+    assert len(lines) >= 2 and elapsed < 6
+    assert all("events/s" in text and "latency" in text for _, text in lines)
+    named = [text for _, text in lines if "true:" in text]
+    assert named, out
+    done_line(out)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--clear-every", "0"], "setting clear_every must be at least 1"),
+    (["--mode", "sometimes"], "setting mode must be one of periodic, staggered"),
+    (["--model", "nowhere.npz"], "nowhere.npz: no such model file"),
+])
+def test_bad_settings_are_one_line_errors(capsys, options, message):
+    assert main(["run", str(RECORDING), "--headless", *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_demo_still_runs_headless(capsys):
+    assert main(["demo", "--headless", "--duration", "1"]) == 0
+    assert "demo_session.aedat4" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_cleanly(private_config):
+    env = {**os.environ, CONFIG_ENV: str(private_config), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "livegesture", "run", str(RECORDING), "--headless",
+                                "--backend", "fast"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=ROOT)
+    header = process.stdout.readline()
+    assert "demo_fluorescent.aedat4" in header
+    process.stdout.readline()                  # the first progress line: the pipeline is running
+    process.send_signal(signal.SIGINT)
+    try:
+        rc = process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert rc == 130 and "Traceback" not in process.stderr.read()

@@ -1,0 +1,100 @@
+"""Pipeline settings: validation naming the field, and the TOML config file."""
+
+from __future__ import annotations
+
+import pytest
+
+from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME
+from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.model.files import DEFAULT_MODEL
+from livegesture.pipeline.settings import (
+    CONFIG_ENV,
+    PipelineSettings,
+    SettingsError,
+    default_config_path,
+    load_settings,
+    save_settings,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    """Never touch the user's real config file."""
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "default" / "config.toml"))
+
+
+def test_defaults_are_the_reference_deployment():
+    s = PipelineSettings()
+    assert (s.events_per_frame, s.clear_every, s.drain_steps) == (DEFAULT_EVENTS_PER_FRAME, TIMESTEPS, DRAIN_STEPS)
+    assert (s.mode, s.model, s.lossless) == ("periodic", str(DEFAULT_MODEL), False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("events_per_frame", 0), ("events_per_frame", 2.5), ("events_per_frame", True), ("frames_per_window", 0),
+    ("clear_every", 0), ("drain_steps", -1), ("mode", "sometimes"), ("smoothing", 0), ("min_confidence", 1.5),
+    ("min_output_spikes", -1), ("switch_margin", -0.1), ("noise_filter", "yes"), ("backend", "gpu"),
+    ("model", ""), ("speed", -1.0), ("speed", float("inf")), ("lossless", 1),
+])
+def test_a_bad_value_is_refused_naming_the_field(field, value):
+    with pytest.raises(SettingsError, match=rf"^setting {field} .*got {value!r}"):
+        PipelineSettings(**{field: value})
+    with pytest.raises(SettingsError, match=rf"^setting {field} "):
+        PipelineSettings().replace(**{field: value})
+
+
+def test_staggered_mode_needs_a_window_of_two_frames():
+    with pytest.raises(SettingsError, match="clear_every must be at least 2 in staggered mode"):
+        PipelineSettings(mode="staggered", clear_every=1)
+    assert PipelineSettings(mode="staggered", clear_every=2).clear_every == 2
+
+
+def test_replace_returns_a_validated_copy_and_refuses_unknown_names():
+    s = PipelineSettings()
+    t = s.replace(clear_every=4, speed=3)
+    assert (t.clear_every, t.speed, s.clear_every) == (4, 3.0, TIMESTEPS)
+    assert isinstance(t.speed, float)
+    with pytest.raises(SettingsError, match="unknown setting colour"):
+        s.replace(colour="red")
+
+
+def test_config_path_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "x.toml"))
+    assert default_config_path() == tmp_path / "x.toml"
+    monkeypatch.delenv(CONFIG_ENV)
+    assert default_config_path().parts[-3:] == (".config", "livegesture", "config.toml")
+
+
+def test_missing_file_gives_defaults():
+    assert not default_config_path().exists()
+    assert load_settings() == PipelineSettings()
+
+
+def test_save_and_load_round_trip_keeping_other_tables(tmp_path):
+    path = tmp_path / "sub" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[gui]\ntheme = "dark"\n\n[pipeline]\nclear_every = 3\n')
+    assert load_settings(path).clear_every == 3
+    settings = PipelineSettings(events_per_frame=1500, mode="staggered", smoothing=4, min_confidence=0.5,
+                                noise_filter=True, backend="fast-sparse", model="/m.npz", speed=0, lossless=True)
+    assert save_settings(settings, path) == path
+    assert load_settings(path) == settings
+    assert '[gui]\ntheme = "dark"' in path.read_text()
+
+
+def test_save_defaults_to_the_configured_path():
+    path = save_settings(PipelineSettings(drain_steps=2))
+    assert path == default_config_path() and load_settings().drain_steps == 2
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[pipeline\n", "not valid TOML"),
+    ("[pipeline]\nclear_every = 0\n", r"\[pipeline\] setting clear_every must be at least 1"),
+    ('[pipeline]\nsmoothing = "3"\n', r"\[pipeline\] setting smoothing must be an integer, got '3'"),
+    ("[pipeline]\nspeeed = 2\n", r"\[pipeline\] unknown setting speeed"),
+    ("pipeline = 3\n", r"\[pipeline\] must be a table"),
+])
+def test_a_bad_file_is_an_error_naming_file_and_key(tmp_path, text, problem):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=rf"^{path}: {problem}"):
+        load_settings(path)

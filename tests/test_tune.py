@@ -1,0 +1,70 @@
+"""Tuning: a grid of streaming evaluations, the best point, the config file written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from livegesture.cli import main
+from livegesture.evaluate.grid import Grid
+from livegesture.evaluate.recordings import find_recordings
+from livegesture.evaluate.testing import InterruptedAt, write_hand_stream
+from livegesture.evaluate.tune import tune
+from livegesture.pipeline.settings import load_settings, save_settings
+
+# events_per_frame 10 gives the hand-worked windows (accuracy 3/4, median latency 7.5 ms);
+# 10,000 is more than the 120 events of the stream: no frame, no decision, accuracy 0.
+GRID = Grid.of({"events_per_frame": (10_000, 10)})
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    """Never read or write the user's config."""
+    monkeypatch.setenv("LIVEGESTURE_CONFIG", str(tmp_path / "user-config.toml"))
+
+
+def test_tune_finds_the_best_point_of_the_grid(tmp_path):
+    recording, settings = write_hand_stream(tmp_path)
+    result = tune(find_recordings(recording), settings, GRID)
+    assert [p.changes for p in result.points] == [{"events_per_frame": 10_000}, {"events_per_frame": 10}]
+    assert [p.accuracy for p in result.points] == [0.0, pytest.approx(0.75)]
+    assert result.points[1].latency_s == pytest.approx(0.0075)
+    assert result.front == [1] and result.best == 1
+    assert result.points[1].settings == settings  # the base already had events_per_frame 10
+
+
+def test_ctrl_c_keeps_only_complete_points(tmp_path):
+    recording, settings = write_hand_stream(tmp_path)
+    second = tmp_path / "copy.aedat"
+    second.write_bytes(recording.read_bytes())
+    (tmp_path / "copy_labels.csv").write_bytes((tmp_path / "stream_labels.csv").read_bytes())
+
+    # tasks run point by point: (10000, copy), (10000, stream), (10, copy) done, (10, stream) not run
+    result = tune(find_recordings(tmp_path), settings, GRID, progress=InterruptedAt(3))
+    assert result.not_run == 1
+    assert [p.changes for p in result.points] == [{"events_per_frame": 10_000}]
+
+
+def test_cli_tune_writes_the_best_setting_to_the_config_file(tmp_path, capsys):
+    recording, settings = write_hand_stream(tmp_path)
+    config = save_settings(settings.replace(events_per_frame=500, speed=4.0), tmp_path / "config.toml")
+    grid = ["--events-per-frame", "10", "10000", "--clear-every", "2", "--smoothing", "1", "--noise-filter", "off"]
+    out = tmp_path / "tuning"
+    assert main(["tune", str(recording), "--config", str(config), *grid, "--workers", "2", "-o", str(out),
+                 "--no-progress"]) == 0
+    assert load_settings(config) == settings.replace(speed=4.0)  # events_per_frame 10; the rest kept
+    report = json.loads((out / "tune.json").read_text())
+    assert report["best"] == {"events_per_frame": 10, "clear_every": 2, "smoothing": 1, "noise_filter": False}
+    assert [(p["pareto"], p["best"]) for p in report["points"]] == [(True, True), (False, False)]
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "written to" in capsys.readouterr().out
+    assert not (tmp_path / "user-config.toml").exists()
+
+    save_settings(settings.replace(events_per_frame=500), config)
+    before = config.read_text()
+    assert main(["tune", str(recording), "--config", str(config), *grid, "--workers", "1", "-o", str(out),
+                 "--no-progress", "--no-write"]) == 0
+    assert config.read_text() == before
+    assert main(["tune", str(recording), "--config", str(config), "--smoothing", "0", "-o", str(out)]) == 2
+    assert "smoothing" in capsys.readouterr().err
