@@ -1,0 +1,55 @@
+"""Starting the GUI: the Qt application, its look, and the ``livegesture gui`` handler."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from livegesture.gui.widgets import FOREGROUND, PANEL_BACKGROUND, dark_palette
+from livegesture.gui.window import MainWindow
+from livegesture.pipeline.settings import PipelineSettings
+
+WINDOW_SIZE = (1500, 860)
+MS_PER_S = 1000
+
+
+def application() -> QtWidgets.QApplication:
+    """The Qt application (made once), dark Fusion style."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["livegesture"])
+    app.setApplicationName("livegesture")
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    pg.setConfigOptions(background=PANEL_BACKGROUND, foreground=FOREGROUND, antialias=True)
+    return app
+
+
+def open_window(source: str | None, settings: PipelineSettings, config_path: str | Path | None = None) -> MainWindow:
+    """A shown main window running on ``source`` (None: no source yet; a source that cannot
+    be opened shows its error in the window)."""
+    application()
+    window = MainWindow(settings, config_path)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    if source is not None:
+        window.open_source(source)
+    return window
+
+
+def run_gui(source: str | None, settings: PipelineSettings, config_path: str | Path | None = None,
+            duration_s: float | None = None) -> int:
+    """Open the window and run until it is closed (or ``duration_s`` of wall time passes)."""
+    app = application()
+    window = open_window(source, settings, config_path)
+    if duration_s is not None:
+        QtCore.QTimer.singleShot(int(duration_s * MS_PER_S), window.close)
+    return app.exec()
+
+
+def gui(args: argparse.Namespace) -> int:
+    """``livegesture gui [SOURCE]``: settings from the config file, ``--model`` and ``--backend`` on top."""
+    from livegesture.commands import settings_from_args
+
+    return run_gui(args.source, settings_from_args(args), args.config, args.duration)
