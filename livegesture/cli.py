@@ -79,6 +79,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="runs/train", help="output folder: checkpoints, log.jsonl, model.npz "
                                                               "(default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    p.add_argument("--init", metavar="PT", help="start from the float weights of an earlier run (its best-float.pt), "
+                                                "e.g. to train longer at a lower learning rate")
     p.add_argument("--epochs", type=int, help=f"float training epochs (default {t.epochs})")
     p.add_argument("--qat-epochs", type=int, help=f"quantization-aware epochs (default {t.qat_epochs})")
     p.add_argument("--batch-size", type=int, help=f"samples per batch (default {t.batch_size})")

@@ -13,6 +13,7 @@ from livegesture.backends.fast import StructuredFastBackend
 from livegesture.cli import main
 from livegesture.events import DVS128_SIZE, make_events
 from livegesture.integrate import integrate_sample
+from livegesture.model.checkpoint import load_checkpoint
 from livegesture.model.config import NetConfig, TrainConfig
 from livegesture.model.files import load_model
 from livegesture.model.net import SpikingNet
@@ -76,6 +77,27 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     train(data, data, tmp_path, first, resume=True, progress=False, echo=messages.append)
     assert any("resuming float phase after epoch 2" in m for m in messages)
     assert not any("epoch   1" in m for m in messages)
+
+
+def test_a_run_can_start_from_the_float_weights_of_another(tmp_path):
+    data = tiny_frames()
+    train(data, data, tmp_path / "a", TINY, progress=False, echo=lambda _: None)
+    frozen = TrainConfig(**{**TINY.__dict__, "epochs": 1, "qat_epochs": 0, "lr": 0.0})
+    messages: list[str] = []
+    train(data, data, tmp_path / "b", frozen, init=tmp_path / "a" / "best-float.pt", progress=False,
+          echo=messages.append)
+    assert any("starting from the weights of" in m for m in messages)
+    assert not any("initial firing rates" in m for m in messages)  # no fresh initialisation
+    before = load_checkpoint(tmp_path / "a" / "best-float.pt").net.state_dict()
+    after = load_checkpoint(tmp_path / "b" / "best-float.pt").net.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:  # a learning rate of 0 keeps the weights it started from
+        torch.testing.assert_close(after[key], before[key])
+    with pytest.raises(TrainingError, match="quantization-aware"):
+        train(data, data, tmp_path / "c", frozen, init=tmp_path / "a" / "best-qat.pt", progress=False)
+    wider = TrainConfig(**{**frozen.__dict__, "net": NetConfig(**{**TINY.net.__dict__, "channels": 4})})
+    with pytest.raises(TrainingError, match="architecture"):
+        train(data, data, tmp_path / "d", wider, init=tmp_path / "a" / "best-float.pt", progress=False)
 
 
 def test_calibration_wakes_every_layer_up():

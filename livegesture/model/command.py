@@ -21,7 +21,10 @@ def train(args: argparse.Namespace) -> int:
                                                    limit=args.limit, progress=not args.no_progress)
     if args.note:
         provenance["note"] = args.note
-    result = run_training(train_set, test_set, args.out, config, resume=args.resume, provenance=provenance,
+    if args.init:
+        provenance["initial_weights"] = str(Path(args.init).resolve())
+    result = run_training(train_set, test_set, args.out, config, resume=args.resume, init=args.init,
+                          provenance=provenance,
                           progress=not args.no_progress)
     print(f"{result.model_path}: float {100 * result.float_accuracy:.2f} %, "
           f"integer {100 * result.integer_accuracy:.2f} % on the test split")

@@ -277,8 +277,21 @@ def _load(path: Path, device: torch.device) -> dict[str, Any]:
     return torch.load(path, map_location=device, weights_only=True)
 
 
+def _initial_weights(path: str | Path, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The float weights of an earlier run's checkpoint, to fine-tune from (same architecture)."""
+    from livegesture.model.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    if checkpoint.scale is not None:
+        raise TrainingError(f"{path}: a quantization-aware checkpoint; start from a float one (best-float.pt)")
+    if checkpoint.config.net != config.net:
+        raise TrainingError(f"{path}: made for the architecture {checkpoint.config.net}, not {config.net}")
+    return checkpoint.net.state_dict()
+
+
 def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: TrainConfig, *,
-          resume: bool = False, provenance: dict[str, Any] | None = None, progress: bool = True,
+          resume: bool = False, init: str | Path | None = None, provenance: dict[str, Any] | None = None,
+          progress: bool = True,
           echo: Callable[[str], None] = print) -> TrainResult:
     """Train, fine-tune for CRI and write ``model.npz`` in ``out_dir`` (see the module docstring)."""
     if config.epochs < 1 or config.qat_epochs < 0:
@@ -310,7 +323,10 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
     phases = [("float", config.epochs, config.lr), ("qat", config.qat_epochs, config.qat_lr)]
     start_phase = 0 if state is None else [p for p, _, _ in phases].index(state["phase"])
     net = SpikingNet(config.net).to(device)
-    if state is None:
+    if state is None and init is not None:
+        net.load_state_dict(_initial_weights(init, config))
+        echo(f"starting from the weights of {init}")
+    elif state is None:
         sample = torch.from_numpy(fit_set.frames[:2 * config.batch_size]).float().to(device)
         rates = calibrate_init(net, sample, config.drain_steps)
         echo("initial firing rates per layer: " + ", ".join(f"{r:.3f}" for r in rates))
