@@ -27,7 +27,7 @@ from PySide6 import QtCore, QtTest  # noqa: E402
 from livegesture.commands import DEMO_RECORDING  # noqa: E402
 from livegesture.evaluate.metrics import NO_GESTURE  # noqa: E402
 from livegesture.gui.app import application, open_window  # noqa: E402
-from livegesture.gui.history import true_label_at  # noqa: E402
+from livegesture.evaluate.metrics import true_label_at  # noqa: E402
 from livegesture.gui.text import LABEL_KEYS  # noqa: E402
 from livegesture.gui.window import MainWindow  # noqa: E402
 from livegesture.pipeline.settings import PipelineSettings  # noqa: E402
