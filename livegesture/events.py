@@ -95,17 +95,20 @@ def validate_events(
         raise EventFormatError(
             source, f"timestamps go backwards between batches: {t[0]} us after {previous_t} us"
         )
-    backwards = np.flatnonzero(t[1:] < t[:-1])
-    if backwards.size:
+    going_back = t[1:] < t[:-1]
+    if going_back.any():
+        backwards = np.flatnonzero(going_back)
         i = int(backwards[0])
         raise EventFormatError(
             source,
             f"timestamps are not sorted: event {i + 1} at {t[i + 1]} us follows {t[i]} us "
             f"({backwards.size} such places)",
         )
-    if np.any(events["p"] > 1):
+    if events["p"].max() > 1:
         raise EventFormatError(source, f"polarity must be 0 or 1, found {int(events['p'].max())}")
 
+    if events["x"].max() < width and events["y"].max() < height:  # the usual case: no mask to build
+        return events, ValidationReport()
     outside = (events["x"] >= width) | (events["y"] >= height)
     n_outside = int(np.count_nonzero(outside))
     if n_outside:

@@ -12,6 +12,7 @@ import pytest
 from livegesture.events import EVENT_DTYPE, EventFormatError, make_events
 from livegesture.reference import spikingjelly_function
 from livegesture.sources import open_source
+from livegesture.sources import aedat3
 from livegesture.sources.aedat3 import Aedat3Recording, read_aedat3, write_aedat3
 from livegesture.sources.labels import GestureSegment, labels_path_for, write_labels
 
@@ -65,12 +66,14 @@ def test_decodes_hand_computed_words(tmp_path):
     assert data.header[0] == "#!AER-DAT3.1" and data.header[-1] == "#!END-HEADER"
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])  # runs of packets decoded in parallel, more runs than packets
 @pytest.mark.parametrize("stride, frame_size", [
     (8, 16),   # every polarity event is a whole pair of 4-byte words: the word-view path
     (8, 13),   # a 13-byte packet shifts later packets off 4-byte alignment: the per-packet path
     (12, 16),  # a polarity packet with eventSize 12: the per-packet path
 ])
-def test_mixed_packets_match_spikingjelly(tmp_path, stride, frame_size):
+def test_mixed_packets_match_spikingjelly(tmp_path, monkeypatch, stride, frame_size, threads):
+    monkeypatch.setattr(aedat3, "DECODE_THREADS", threads)
     path = tmp_path / "mixed.aedat"
     path.write_bytes(HEADER + b"".join([
         packet([(0xFFFFFFFF, 0), (0xFFFFFFFF, 1)], event_type=0),             # special events: skipped
@@ -92,7 +95,9 @@ def test_mixed_packets_match_spikingjelly(tmp_path, stride, frame_size):
     assert_matches_spikingjelly(path)
 
 
-def test_round_trip_across_timestamp_overflow(tmp_path):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_round_trip_across_timestamp_overflow(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(aedat3, "DECODE_THREADS", threads)
     path = tmp_path / "overflow.aedat"
     events = random_events(0, 5000, t0=2**31 - 5_000_000)
     write_aedat3(path, events, packet_events=1000)
