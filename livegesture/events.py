@@ -11,8 +11,10 @@ All validation lives here: :func:`validate_events` checks one batch,
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -63,6 +65,38 @@ class ValidationReport:
     dropped_out_of_range: int = 0
 
 
+PARALLEL_MIN_EVENTS = 1 << 20
+"""Batches at least this long are summarised on several threads (numpy releases the GIL)."""
+NUMPY_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+"""Threads for the long numpy passes over recordings (validation, AEDAT 3.1 decoding): numpy's
+loops release the GIL, so they use the cores this process may run on (at most 4)."""
+
+
+class _Summary(NamedTuple):
+    """What validation needs to know of a batch, in one pass per column."""
+
+    unsorted: bool
+    max_p: int
+    max_x: int
+    max_y: int
+
+
+def _summarise(events: np.ndarray, lo: int, hi: int) -> _Summary:
+    t = events["t"][lo:hi + 1]  # one more: the order across the boundary with the next range
+    part = events[lo:hi]
+    return _Summary(bool((t[1:] < t[:-1]).any()), int(part["p"].max()), int(part["x"].max()), int(part["y"].max()))
+
+
+def _summary(events: np.ndarray) -> _Summary:
+    """:class:`_Summary` of a non-empty batch; long batches in parallel ranges."""
+    if len(events) < PARALLEL_MIN_EVENTS or NUMPY_THREADS == 1:
+        return _summarise(events, 0, len(events))
+    bounds = np.linspace(0, len(events), NUMPY_THREADS + 1).astype(int).tolist()
+    with ThreadPoolExecutor(NUMPY_THREADS) as pool:
+        parts = list(pool.map(lambda r: _summarise(events, *r), zip(bounds[:-1], bounds[1:])))
+    return _Summary(any(p.unsorted for p in parts), *(max(column) for column in list(zip(*parts))[1:]))
+
+
 def validate_events(
     events: np.ndarray,
     sensor_size: SensorSize,
@@ -95,19 +129,19 @@ def validate_events(
         raise EventFormatError(
             source, f"timestamps go backwards between batches: {t[0]} us after {previous_t} us"
         )
-    going_back = t[1:] < t[:-1]
-    if going_back.any():
-        backwards = np.flatnonzero(going_back)
+    summary = _summary(events)
+    if summary.unsorted:
+        backwards = np.flatnonzero(t[1:] < t[:-1])
         i = int(backwards[0])
         raise EventFormatError(
             source,
             f"timestamps are not sorted: event {i + 1} at {t[i + 1]} us follows {t[i]} us "
             f"({backwards.size} such places)",
         )
-    if events["p"].max() > 1:
-        raise EventFormatError(source, f"polarity must be 0 or 1, found {int(events['p'].max())}")
+    if summary.max_p > 1:
+        raise EventFormatError(source, f"polarity must be 0 or 1, found {summary.max_p}")
 
-    if events["x"].max() < width and events["y"].max() < height:  # the usual case: no mask to build
+    if summary.max_x < width and summary.max_y < height:  # the usual case: no mask to build
         return events, ValidationReport()
     outside = (events["x"] >= width) | (events["y"] >= height)
     n_outside = int(np.count_nonzero(outside))

@@ -73,7 +73,7 @@ def test_decodes_hand_computed_words(tmp_path):
     (12, 16),  # a polarity packet with eventSize 12: the per-packet path
 ])
 def test_mixed_packets_match_spikingjelly(tmp_path, monkeypatch, stride, frame_size, threads):
-    monkeypatch.setattr(aedat3, "DECODE_THREADS", threads)
+    monkeypatch.setattr(aedat3, "NUMPY_THREADS", threads)
     path = tmp_path / "mixed.aedat"
     path.write_bytes(HEADER + b"".join([
         packet([(0xFFFFFFFF, 0), (0xFFFFFFFF, 1)], event_type=0),             # special events: skipped
@@ -97,7 +97,7 @@ def test_mixed_packets_match_spikingjelly(tmp_path, monkeypatch, stride, frame_s
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_round_trip_across_timestamp_overflow(tmp_path, monkeypatch, threads):
-    monkeypatch.setattr(aedat3, "DECODE_THREADS", threads)
+    monkeypatch.setattr(aedat3, "NUMPY_THREADS", threads)
     path = tmp_path / "overflow.aedat"
     events = random_events(0, 5000, t0=2**31 - 5_000_000)
     write_aedat3(path, events, packet_events=1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from livegesture import events as events_module
 from livegesture.events import (
     DVS128_SIZE,
     EVENT_DTYPE,
@@ -66,3 +67,42 @@ def test_stream_validator_checks_order_across_batches_and_counts_drops():
     assert validate.dropped_out_of_range == 2
     with pytest.raises(EventFormatError, match="live: timestamps go backwards between batches: 25 us after 30 us"):
         validate(make_events([25], [1], [1], [1]))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_parallel_validation_finds_what_a_serial_one_does(monkeypatch, threads):
+    """Long batches are checked in ranges on threads: a fault exactly on a range boundary, or in
+    the last range, must still be found and reported as the serial check reports it."""
+    n = 1000
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    rng = np.random.default_rng(threads)
+    good = make_events(np.arange(n), rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+
+    def check(events):
+        monkeypatch.setattr(events_module, "PARALLEL_MIN_EVENTS", 10**9)
+        try:
+            validate_events(events, DVS128_SIZE, "serial")
+            serial = None
+        except EventFormatError as err:
+            serial = err.problem
+        monkeypatch.setattr(events_module, "PARALLEL_MIN_EVENTS", 1)
+        monkeypatch.setattr(events_module, "NUMPY_THREADS", threads)
+        try:
+            validate_events(events, DVS128_SIZE, "parallel")
+            parallel = None
+        except EventFormatError as err:
+            parallel = err.problem
+        return serial, parallel
+
+    assert check(good) == (None, None)
+    for at in (int(bounds[1]), int(bounds[-2]), n - 1):
+        unsorted = good.copy()
+        unsorted["t"][at] = -1  # goes back at ``at``: between two ranges when ``at`` is a boundary
+        serial, parallel = check(unsorted)
+        assert serial == parallel and f"event {at} at -1 us" in parallel
+        for field, value, message in (("x", 128, "outside the 128x128"), ("y", 200, "outside the 128x128"),
+                                      ("p", 3, "polarity must be 0 or 1, found 3")):
+            bad = good.copy()
+            bad[field][at] = value
+            serial, parallel = check(bad)
+            assert serial == parallel and message in parallel

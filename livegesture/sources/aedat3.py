@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from livegesture.events import EVENT_DTYPE, DVS128_SIZE, EventFormatError, SensorSize, validate_events
+from livegesture.events import DVS128_SIZE, EVENT_DTYPE, NUMPY_THREADS, EventFormatError, SensorSize, validate_events
 from livegesture.sources.base import EventSource
 from livegesture.sources.labels import labels_path_for, read_labels
 
@@ -48,8 +48,6 @@ TIMESTAMP_MASK = (1 << OVERFLOW_SHIFT) - 1
 MAX_OVERFLOW = 2**31 - 1  # the format's fields are int32
 COORDINATE_MASK = 0x7FFF
 X_SHIFT, Y_SHIFT, POLARITY_SHIFT = 17, 2, 1
-DECODE_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-"""Threads decoding event words (numpy releases the GIL in its integer loops)."""
 VALID_BIT = 1
 WRITER_SOURCE_ID = 1
 DEFAULT_PACKET_EVENTS = 4096
@@ -122,14 +120,15 @@ def sensor_size_from_header(header: tuple[str, ...]) -> SensorSize | None:
 
 def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
     """Walk and check every packet header from ``pos``; the non-empty polarity packets."""
-    columns: tuple[list[int], ...] = ([], [], [], [])
+    found: list[tuple[int, int, int, int]] = []  # (data_start, capacity, size, overflow)
     total = len(buf)
+    unpack = PACKET_HEADER.unpack_from
     while pos < total:
         if total - pos < PACKET_HEADER.size:
             raise EventFormatError(
                 path, f"truncated packet header at byte {pos}: {PACKET_HEADER.size - (total - pos)} "
                 f"of {PACKET_HEADER.size} bytes missing")
-        event_type, _, size, _, overflow, capacity, _, _ = PACKET_HEADER.unpack_from(buf, pos)
+        event_type, _, size, _, overflow, capacity, _, _ = unpack(buf, pos)
         data_start = pos + PACKET_HEADER.size
         pos = data_start + capacity * size
         if pos > total:
@@ -142,9 +141,9 @@ def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
                 raise EventFormatError(
                     path, f"polarity packet at byte {data_start - PACKET_HEADER.size} has eventSize {size}, "
                     f"at least {POLARITY_EVENT_BYTES} is needed")
-            for column, value in zip(columns, (data_start, capacity, size, overflow)):
-                column.append(value)
-    return _PolarityPackets(*(np.array(column, dtype=np.int64) for column in columns))
+            found.append((data_start, capacity, size, overflow))
+    table = np.array(found, dtype=np.int64).reshape(-1, 4)
+    return _PolarityPackets(*(np.ascontiguousarray(column) for column in table.T))
 
 
 def _event_words(buf: mmap.mmap, pos: int, packets: _PolarityPackets) -> np.ndarray:
@@ -189,7 +188,7 @@ def _decode(buf: mmap.mmap, packets: _PolarityPackets) -> tuple[np.ndarray, int]
     ends = np.cumsum(packets.capacity)
     starts = ends - packets.capacity
     events = np.empty(int(ends[-1]) if len(ends) else 0, dtype=EVENT_DTYPE)
-    cuts = np.searchsorted(ends, np.linspace(0, len(events), DECODE_THREADS + 1)[1:-1], side="right").tolist()
+    cuts = np.searchsorted(ends, np.linspace(0, len(events), NUMPY_THREADS + 1)[1:-1], side="right").tolist()
     runs = [(lo, hi) for lo, hi in zip([0, *cuts], [*cuts, len(ends)]) if hi > lo]
 
     def decode_run(run: tuple[int, int]) -> int:
@@ -197,7 +196,7 @@ def _decode(buf: mmap.mmap, packets: _PolarityPackets) -> tuple[np.ndarray, int]
         group = _PolarityPackets(*(column[lo:hi] for column in packets))
         return _decode_into(events[starts[lo]:ends[hi - 1]], _event_words(buf, int(group.data_start[0]), group))
 
-    with ThreadPoolExecutor(DECODE_THREADS) as pool:
+    with ThreadPoolExecutor(NUMPY_THREADS) as pool:
         invalid = sum(pool.map(decode_run, runs))
     if np.any(packets.overflow):
         events["t"] |= np.repeat(packets.overflow << OVERFLOW_SHIFT, packets.capacity)
