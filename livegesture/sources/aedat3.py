@@ -37,6 +37,8 @@ MAGIC = b"#!AER-DAT"
 VERSION_LINE = b"#!AER-DAT3.1"
 END_HEADER_LINE = b"#!END-HEADER\r\n"
 PACKET_HEADER = struct.Struct("<HHIIIIII")
+PACKET_FIELDS_READ = struct.Struct("<H2xI4xII8x")
+"""The header fields the reader needs: eventType, eventSize, eventTSOverflow, eventCapacity."""
 """eventType, eventSource, eventSize, eventTSOffset, eventTSOverflow, eventCapacity,
 eventNumber, eventValid; unsigned, as SpikingJelly unpacks them."""
 POLARITY_EVENT = 1
@@ -122,13 +124,13 @@ def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
     """Walk and check every packet header from ``pos``; the non-empty polarity packets."""
     found: list[tuple[int, int, int, int]] = []  # (data_start, capacity, size, overflow)
     total = len(buf)
-    unpack = PACKET_HEADER.unpack_from
+    unpack = PACKET_FIELDS_READ.unpack_from
     while pos < total:
         if total - pos < PACKET_HEADER.size:
             raise EventFormatError(
                 path, f"truncated packet header at byte {pos}: {PACKET_HEADER.size - (total - pos)} "
                 f"of {PACKET_HEADER.size} bytes missing")
-        event_type, _, size, _, overflow, capacity, _, _ = unpack(buf, pos)
+        event_type, size, overflow, capacity = unpack(buf, pos)
         data_start = pos + PACKET_HEADER.size
         pos = data_start + capacity * size
         if pos > total:
@@ -181,9 +183,9 @@ def _decode_into(events: np.ndarray, words: np.ndarray) -> int:
 def _decode(buf: mmap.mmap, packets: _PolarityPackets) -> tuple[np.ndarray, int]:
     """The events of all polarity packets, and how many have their valid bit clear.
 
-    The packets are cut into one run per core, each run's words gathered and decoded on its own
-    thread: numpy's integer loops release the GIL, so they run in parallel (no library decodes
-    AEDAT 3.1 words; this is the reader's hot loop).
+    The packets are cut into one run per thread (``NUMPY_THREADS``), each run's words gathered
+    and decoded on its own thread: numpy's integer loops release the GIL, so they run in
+    parallel (no library decodes AEDAT 3.1 words; this is the reader's hot loop).
     """
     ends = np.cumsum(packets.capacity)
     starts = ends - packets.capacity
@@ -215,7 +217,9 @@ def read_aedat3(path: str | Path) -> Aedat3Data:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size == 0:
                 raise EventFormatError(path, "file is empty")
-            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            # MAP_POPULATE (Linux) maps the whole file at once instead of faulting page by page
+            buf = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                            prot=mmap.PROT_READ)
     except OSError as err:
         raise EventFormatError(path, f"cannot read file: {err.strerror or err}") from err
     with buf:
