@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
-from livegesture.evaluate.pool import available_cores
+from livegesture.events import available_cores
 from livegesture.evaluate.recordings import find_recordings
 from livegesture.model.files import DEFAULT_MODEL
 

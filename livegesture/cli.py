@@ -186,7 +186,7 @@ def _setting_options() -> dict[str, dict]:
 
 
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
-    from livegesture.evaluate.pool import available_cores
+    from livegesture.events import available_cores
 
     p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat/.aedat4 recordings with "
                                   "_labels.csv sidecars, or one such recording")

@@ -67,7 +67,14 @@ class ValidationReport:
 
 PARALLEL_MIN_EVENTS = 1 << 20
 """Batches at least this long are summarised on several threads (numpy releases the GIL)."""
-NUMPY_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+NUMPY_THREADS = min(4, available_cores())
 """Threads for the long numpy passes over recordings (validation, AEDAT 3.1 decoding): numpy's
 loops release the GIL, so they use the cores this process may run on (at most 4)."""
 

@@ -15,7 +15,6 @@ ends the run like Ctrl-C, with a message: ``concurrent.futures`` notices a dead 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,11 +25,6 @@ from typing import Generic, TypeVar
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
-
-
-def available_cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
