@@ -12,7 +12,6 @@ import numpy as np
 
 from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
 from livegesture.events import LivegestureError
-from livegesture.model.files import load_model
 from livegesture.pipeline.engine import resolve_backend
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
@@ -96,8 +95,7 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
 def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None) -> int:
     """Run the pipeline on ``source_spec``, printing the running prediction and the figures about
     once a second, until the replay ends, ``duration_s`` of wall time passes or Ctrl-C."""
-    model = load_model(settings.model)
-    pipeline = Pipeline(open_source(source_spec), model.network, settings, class_names=model.info.class_names)
+    pipeline = Pipeline(open_source(source_spec), settings=settings)
     source = pipeline.source
     width, height = source.sensor_size
     print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "

@@ -15,6 +15,7 @@ import pytest
 from livegesture.backends import make_backend
 from livegesture.backends.testing import random_network
 from livegesture.events import EventFormatError, make_events
+from livegesture.model.files import ModelFileError
 from livegesture.pipeline import engine as engine_module
 from livegesture.pipeline.engine import PredictionEngine, decide_stream
 from livegesture.pipeline.queues import QueueClosed, StageQueue
@@ -359,3 +360,16 @@ def test_a_recording_holds_every_event_handed_over_and_stop_finalises_it(network
         np.testing.assert_array_equal(np.concatenate(list(recording)), events)
         assert [(s.label, s.start_us, s.end_us) for s in recording.labels] == [
             (3, int(events["t"][100]), int(events["t"][-1]))]
+
+
+def test_a_model_that_cannot_load_closes_the_source(tmp_path):
+    closed = []
+
+    class Tracked(MemorySource):
+        def close(self) -> None:
+            closed.append(True)
+            super().close()
+
+    with pytest.raises(ModelFileError, match="no such model file"):
+        Pipeline(Tracked([]), settings=settings(model=str(tmp_path / "missing.npz")))
+    assert closed == [True]

@@ -195,8 +195,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Run the pipeline on an opened ``source`` (``spec`` opens it again for a replay)."""
         try:
             pipeline = Pipeline(source, None, self.settings)
-        except Exception as err:  # a bad model file
-            source.close()
+        except Exception as err:  # a bad model file (the pipeline has closed the source)
             self.show_error(error_message("model", err))
             return False
         self._stop_pipeline()

@@ -170,7 +170,11 @@ class Pipeline:
                  backend_options: dict[str, Any] | None = None) -> None:
         settings = settings or PipelineSettings()
         if network is None:
-            model = load_model(settings.model)
+            try:
+                model = load_model(settings.model)
+            except BaseException:  # the pipeline owns the source, even when it cannot start
+                source.close()
+                raise
             network, class_names = model.network, class_names or model.info.class_names
         if not source.live and not isinstance(source, ReplaySource):
             source = ReplaySource(source, speed=settings.replay_speed)
