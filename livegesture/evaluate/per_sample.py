@@ -36,12 +36,11 @@ from livegesture.evaluate.recordings import (
 from livegesture.evaluate.torch_model import TorchModel, load_torch_model
 from livegesture.integrate import CHANNELS, integrate_sample
 from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.pipeline.engine import BACKEND_OPTIONS
 from livegesture.sources.labels import GestureSegment
 
 TASKS_PER_WORKER = 2
 """A recording is split into chunks only while there are fewer than this many tasks per worker."""
-BACKEND_THREADS = 1
-"""Torch threads of each worker's fast backend: the parallelism is the process pool."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +150,8 @@ class EvaluatorSpec:
 
     def load(self) -> SampleEvaluator:
         model = load_model(self.model)
-        options = {"threads": BACKEND_THREADS} if self.backend == "fast" else {}
-        backend = make_backend(self.backend, model.network, **options)
+        # one torch thread, as in the live worker: the parallelism is the process pool
+        backend = make_backend(self.backend, model.network, **BACKEND_OPTIONS.get(self.backend, {}))
         torch_model = load_torch_model(self.checkpoint) if self.checkpoint is not None else None
         return SampleEvaluator(model, backend, torch_model)
 
