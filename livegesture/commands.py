@@ -13,6 +13,7 @@ import numpy as np
 from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
 from livegesture.events import LivegestureError
 from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.decision import label_name
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
 from livegesture.sources import open_source
@@ -23,7 +24,6 @@ REPORT_INTERVAL_S = 1.0
 """Headless: seconds between two printed lines."""
 POLL_INTERVAL_S = 0.1
 """Headless: seconds between two polls of the pipeline."""
-NO_GESTURE_NAME = "no gesture"
 NAME_WIDTH = 27
 """Width of the longest DVS Gesture class name (right arm counter-clockwise)."""
 
@@ -131,12 +131,9 @@ def describe(update: PipelineUpdate, class_names: tuple[str, ...], labels: list[
     if decision is None:
         prediction = f"{'waiting for a window':<{NAME_WIDTH + 5}}"
     else:
-        name = NO_GESTURE_NAME if decision.label is None else class_names[decision.label]
+        name = label_name(decision.label, class_names)
         prediction = f"{name:<{NAME_WIDTH}} {decision.confidence:.2f}"
         if labels is not None:
             truth = true_label_at(labels, decision.t_us)
-            prediction += f"  true: {NO_GESTURE_NAME if truth == NO_GESTURE else class_names[truth]:<{NAME_WIDTH}}"
-    s = update.stats
-    return (f"{prediction}  {s.events_per_s:>9,.0f} events/s  {s.frames_per_s:5.1f} frames/s  "
-            f"step {s.step_ms:.2f} ms  latency {s.latency_ms_mean:.1f} ms (p95 {s.latency_ms_p95:.1f})  "
-            f"dropped {s.dropped_frames} frames")
+            prediction += f"  true: {label_name(None if truth == NO_GESTURE else truth, class_names):<{NAME_WIDTH}}"
+    return f"{prediction}  {update.stats.figures()}"

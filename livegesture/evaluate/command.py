@@ -31,6 +31,7 @@ from livegesture.evaluate.report import (
 from livegesture.evaluate.streaming import evaluate_stream
 from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
 from livegesture.evaluate.tune import tune as run_tune
+from livegesture.pipeline.decision import NO_GESTURE_NAME
 from livegesture.pipeline.engine import resolve_backend
 from livegesture.pipeline.settings import PipelineSettings, save_settings
 
@@ -88,7 +89,7 @@ def _streaming(args: argparse.Namespace, inventory: Inventory, settings: Pipelin
     report = write_json(out / EVAL_JSON, evaluation.to_dict())
     title = f"streaming: {_title(settings, inventory)}"
     score = evaluation.score
-    figures = [plot_confusion(score.decisions, [*evaluation.class_names, "no gesture"], out / CONFUSION_PNG, title),
+    figures = [plot_confusion(score.decisions, [*evaluation.class_names, NO_GESTURE_NAME], out / CONFUSION_PNG, title),
                plot_onset_curve(score.curve, out / ONSET_PNG, title)]
     console.print(f"written {report}, {figures[0]} and {figures[1]}")
     return INTERRUPTED_RC if evaluation.not_run else 0

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from livegesture.evaluate.metrics import ClassScores, OnsetCurve
 from livegesture.evaluate.recordings import Skipped
+from livegesture.pipeline.decision import NO_GESTURE_NAME
 
 if TYPE_CHECKING:
     from livegesture.evaluate.per_sample import SampleEvaluation
@@ -240,7 +241,7 @@ def stream_tables(evaluation: StreamEvaluation, description: str) -> list[Table]
     if evaluation.not_run:
         rows.append(("interrupted", f"{evaluation.not_run} recordings not run"))
     rows.append(("time", f"{evaluation.seconds:.1f} s"))
-    names = [*evaluation.class_names, "no gesture"]
+    names = [*evaluation.class_names, NO_GESTURE_NAME]
     tables = [summary_table("Streaming evaluation", rows), class_table(score.decisions, names, "decisions"),
               recordings_table([r.row() for r in evaluation.recordings], STREAM_COLUMNS)]
     if evaluation.skipped:

@@ -31,6 +31,7 @@ from livegesture.evaluate.recordings import (
 )
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.pipeline.decision import NO_GESTURE_NAME
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.labels import GestureSegment
@@ -154,7 +155,7 @@ class StreamEvaluation:
             "mode": "streaming", "source": self.source, "backend": self.backend, "settings": asdict(self.settings),
             "class_names": list(self.class_names), **score.summary(),
             "decision_confusion_matrix": score.decisions.confusion.tolist(),
-            "decision_classes": [*self.class_names, "no gesture"],
+            "decision_classes": [*self.class_names, NO_GESTURE_NAME],
             "onset_curve": {"bin_s": score.curve.bin_us / 1e6, "correct": score.curve.correct.tolist(),
                             "total": score.curve.total.tolist()},
             "gesture_outcomes": [asdict(g) for g in score.gestures],

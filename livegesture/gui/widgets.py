@@ -11,7 +11,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.evaluate.metrics import NO_GESTURE
 from livegesture.gui.history import Run
-from livegesture.gui.text import WAITING_TEXT, class_text
+from livegesture.gui.text import WAITING_TEXT
+from livegesture.pipeline.decision import label_name
 from livegesture.pipeline.settings import BACKEND_CHOICES, MODES, SETTING_HELP, PipelineSettings
 from livegesture.sources.replay import US_PER_S
 
@@ -140,16 +141,16 @@ class PredictionPanel(QtWidgets.QWidget):
 
     def show_decision(self, label: int | None, confidence: float, scores: np.ndarray) -> None:
         colour = DIM_TEXT_COLOUR if label is None else class_colour(label)
-        self._set_name(class_text(label, self.class_names), colour)
+        self._set_name(label_name(label, self.class_names), colour)
         self.confidence.setText(f"confidence {100 * confidence:.0f}%")
         self.bars.set_scores(scores, label)
 
     def show_truth(self, true_label: int, predicted: int | None, accuracy: str) -> None:
         """The labelled gesture now (``NO_GESTURE`` between gestures) and the running accuracy."""
         if true_label == NO_GESTURE:
-            name, colour, mark = class_text(None, self.class_names), DIM_TEXT_COLOUR, ""
+            name, colour, mark = label_name(None, self.class_names), DIM_TEXT_COLOUR, ""
         else:
-            name, colour = class_text(true_label, self.class_names), class_colour(true_label)
+            name, colour = label_name(true_label, self.class_names), class_colour(true_label)
             mark = RIGHT_MARK if predicted == true_label else WRONG_MARK
         self.truth.setText(f"true: <b style='color:{colour}'>{name}</b>{mark}")
         self.accuracy.setText(accuracy)

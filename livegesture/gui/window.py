@@ -20,7 +20,8 @@ from livegesture.events import LivegestureError
 from livegesture.evaluate.metrics import RunningAccuracy, true_label_at
 from livegesture.gui.history import DecisionTimeline, timeline_span, truth_runs
 from livegesture.gui.images import EventOverlay, frame_rgb
-from livegesture.gui.text import accuracy_text, class_text, label_for_key, label_keys_help, stats_text
+from livegesture.gui.text import accuracy_text, label_for_key, label_keys_help
+from livegesture.pipeline.decision import label_name
 from livegesture.gui.widgets import ErrorBanner, ImagePanel, PredictionPanel, SettingsPanel, TimelinePlot
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate, error_message
@@ -288,7 +289,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if update.frame is not None:
             self.frame_panel.show_rgb(frame_rgb(update.frame.data))
         self._show_decisions(update)
-        self.stats_label.setText(stats_text(update.stats))
+        self.stats_label.setText(update.stats.figures())
         if update.error and update.error != self._last_error:
             self.show_error(update.error)
             self.settings_panel.show_settings(self.settings)  # a rejected backend/model change is reverted
@@ -386,7 +387,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         marking = recorder.running_label
         gesture = ("press a key to mark a gesture" if marking is None
-                   else f"marking: {class_text(marking, CLASS_NAMES)}")
+                   else f"marking: {label_name(marking, CLASS_NAMES)}")
         self.recording_label.setText(f"\u25cf recording {recorder.path.name}\n{recorder.events_written:,} events, "
                                      f"{len(recorder.segments)} gestures marked\n{gesture}")
         self.recording_label.setStyleSheet(f"color: {RECORDING_COLOUR}")

@@ -131,6 +131,12 @@ class PipelineStats:
     event_queue_depth: int
     frame_queue_depth: int
 
+    def figures(self) -> str:
+        """One line of the figures, for a terminal or a status bar."""
+        return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
+                f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
+                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events")
+
 
 @dataclass(frozen=True)
 class PipelineUpdate:
