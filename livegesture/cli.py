@@ -127,6 +127,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from livegesture.sources.dataset import LIGHTING_CONDITIONS
+    from livegesture.synth.gestures import TIMINGS
 
     p = sub.add_parser("synth", help="generate labelled synthetic DVS Gesture recordings (no camera needed)",
                        description="Render people performing the 11 DVS Gesture classes, emulate a DVS128 "
@@ -137,8 +138,12 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     def common(q: argparse.ArgumentParser, workers: int) -> None:
         q.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
         q.add_argument("--workers", type=int, default=workers, help=f"processes (default {workers})")
-        q.add_argument("--gesture-seconds", type=float, nargs=2, default=(3.5, 5.0), metavar=("MIN", "MAX"),
-                       help="range of a gesture's labelled duration (default 3.5 5.0)")
+        q.add_argument("--timing", choices=TIMINGS, default="dvsgesture",
+                       help="dvsgesture: the real dataset's timing (gestures 6-10 s, pauses 1-6 s, some back to "
+                            "back, tempo varying per clip, a person fidgeting between gestures); short: the "
+                            "original quick timing (gestures 3.5-5 s, short still pauses). Default dvsgesture")
+        q.add_argument("--gesture-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                       help="range of a gesture's labelled duration (default: the timing's, 6 10 or 3.5 5)")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = synth.add_parser("dataset", help="a folder in IBM's DVS Gesture layout (AEDAT 3.1, labels, splits)",
