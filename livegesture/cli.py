@@ -101,6 +101,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
     p.add_argument("--device", help=f"torch device: auto, cpu, cuda (default {t.device})")
     p.add_argument("--limit", type=int, default=None, help="use at most this many samples per split (quick runs)")
+    p.add_argument("--live-windows", action="store_true",
+                   help="train on windows drawn from the continuous recordings as the live pipeline makes them "
+                        "(random offsets, idle periods with silence as the target, whole gestures mixed in) "
+                        "instead of whole gestures only")
+    p.add_argument("--events-per-frame", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="with --live-windows: range of events per frame drawn (default 500 1600)")
+    p.add_argument("--windows-per-epoch", type=int, default=2400,
+                   help="with --live-windows: windows drawn afresh each epoch (default %(default)s)")
+    p.add_argument("--validation-windows", type=int, default=600,
+                   help="with --live-windows: windows drawn once from the test split (default %(default)s)")
     p.add_argument("--note", default=None, help="free text kept in the model's training metadata "
                                                 "(e.g. how the dataset was made)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
