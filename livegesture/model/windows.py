@@ -59,7 +59,7 @@ class WindowRange:
     drain_steps: int = 6
     keep: tuple[float, float] = (0.6, 1.0)
     """Range of the share of events kept (event-rate augmentation)."""
-    idle_share: float = 0.3
+    idle_share: float = 0.4
     """Share of the live windows drawn from idle periods."""
     whole_share: float = 0.2
     """Share of all samples that are whole gestures in the reference transform."""

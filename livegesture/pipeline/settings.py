@@ -64,6 +64,10 @@ DEFAULT_SWITCH_MARGIN = 0.1
 """Hysteresis: how far another class must lead the shown one to replace it."""
 
 
+POLICY_SETTINGS = ("smoothing", "min_confidence", "min_output_spikes", "switch_margin")
+"""The decision policy: how the window counts become the running prediction (nothing upstream)."""
+
+
 class SettingsError(LivegestureError, ValueError):
     """A setting out of range or of the wrong type; the message names it."""
 
