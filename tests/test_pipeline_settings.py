@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.backends import DRAIN_STEPS, TIMESTEPS
 from livegesture.model.files import DEFAULT_MODEL
 from livegesture.pipeline.settings import (
     CONFIG_ENV,

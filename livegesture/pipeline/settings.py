@@ -15,8 +15,8 @@ from typing import Any
 
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
-from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW, TIMESTEPS
 from livegesture.model.files import DEFAULT_MODEL
 
 if sys.version_info >= (3, 11):
