@@ -25,10 +25,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtCore, QtTest  # noqa: E402
 
 from livegesture.commands import DEMO_RECORDING  # noqa: E402
-from livegesture.evaluate.metrics import NO_GESTURE  # noqa: E402
+from livegesture.display.text import LABEL_KEYS  # noqa: E402
 from livegesture.gui.app import application, open_window  # noqa: E402
-from livegesture.evaluate.metrics import true_label_at  # noqa: E402
-from livegesture.gui.text import LABEL_KEYS  # noqa: E402
 from livegesture.gui.window import MainWindow  # noqa: E402
 from livegesture.pipeline.settings import PipelineSettings  # noqa: E402
 
@@ -50,13 +48,11 @@ def predicted(window: MainWindow) -> int | None:
 
 
 def confident_and_right(window: MainWindow, min_confidence: float) -> bool:
-    update = window.last_update
-    labels = window.pipeline.source.labels if window.pipeline else None
-    if update is None or update.prediction is None or not labels:
+    display = window.display
+    decision = display.prediction if display is not None else None
+    if decision is None or display.true_label is None:
         return False
-    decision = update.prediction
-    truth = true_label_at(labels, window.now_us)
-    return truth != NO_GESTURE and decision.label == truth and decision.confidence >= min_confidence
+    return decision.label == display.true_label and decision.confidence >= min_confidence
 
 
 def wait_for(app, condition, timeout_s: float = TIMEOUT_S) -> bool:

@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from livegesture.evaluate.metrics import score_stream  # noqa: E402
 from livegesture.gui.images import BACKGROUND_RGB, frame_rgb  # noqa: E402
-from livegesture.gui.text import WAITING_TEXT, accuracy_text  # noqa: E402
+from livegesture.display.text import WAITING_TEXT, accuracy_text  # noqa: E402
 from livegesture.gui.window import MainWindow  # noqa: E402
 from livegesture.model.files import load_model  # noqa: E402
 from livegesture.pipeline.engine import decide_stream  # noqa: E402
@@ -133,11 +133,11 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
     window = make_window(FAST.replace(speed=1.0, lossless=False))
     assert window.open_source(str(DEMO))
     panel = window.settings_panel
-    panel.spins["events_per_frame"].setValue(1500)
-    panel.spins["clear_every"].setValue(8)
-    panel.spins["drain_steps"].setValue(4)
-    panel.spins["frames_per_window"].setValue(6)
-    panel.noise_filter.setChecked(True)
+    panel.controls["events_per_frame"].setValue(1500)
+    panel.controls["clear_every"].setValue(8)
+    panel.controls["drain_steps"].setValue(4)
+    panel.controls["frames_per_window"].setValue(6)
+    panel.controls["noise_filter"].setChecked(True)
     window.speed.setCurrentIndex(window.speed.findData(2.0))
     window.speed.activated.emit(window.speed.currentIndex())
     settings = window.pipeline.settings
@@ -150,11 +150,11 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
                     timeout=TIMEOUT_MS)
 
     # an invalid combination is refused in the window, and the control goes back
-    panel.spins["clear_every"].setValue(1)
-    panel.mode.setCurrentText("staggered")
+    panel.controls["clear_every"].setValue(1)
+    panel.controls["mode"].setCurrentText("staggered")
     assert "clear_every" in window.banner.message.text() and window.banner.isVisible()
-    assert panel.mode.currentText() == "periodic" and window.pipeline.settings.mode == "periodic"
-    panel.spins["clear_every"].setValue(8)
+    assert panel.controls["mode"].currentText() == "periodic" and window.pipeline.settings.mode == "periodic"
+    panel.controls["clear_every"].setValue(8)
 
     window.close()
     assert load_settings(config) == settings.replace(clear_every=8)
@@ -163,10 +163,10 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
 def test_a_backend_that_cannot_run_the_model_is_reported_and_reverted(make_window, qtbot):
     window = make_window(FAST.replace(speed=1.0, lossless=False))
     assert window.open_source(str(DEMO))
-    window.settings_panel.backend.setCurrentText("simplesim")  # dense matrices: refused for this net
+    window.settings_panel.controls["backend"].setCurrentText("simplesim")  # dense matrices: refused for this net
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT_MS)
     assert "simpleSim" in window.banner.message.text() and "fast" in window.banner.message.text()
-    qtbot.waitUntil(lambda: window.settings_panel.backend.currentText() == "fast", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.settings_panel.controls["backend"].currentText() == "fast", timeout=TIMEOUT_MS)
     assert window.pipeline.settings.backend == "fast" and window.last_update.running
 
 

@@ -79,7 +79,7 @@ def test_paced_headless_run_prints_the_running_prediction_once_a_second(capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--clear-every", "0"], "setting clear_every must be at least 1"),
+    (["--clear-every", "0"], "setting clear_every must be in 1-1,000"),
     (["--mode", "sometimes"], "setting mode must be one of periodic, staggered"),
     (["--model", "nowhere.npz"], "nowhere.npz: no such model file"),
 ])
