@@ -16,6 +16,7 @@ from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
 from livegesture.backends.base import DRAIN_STEPS
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW, TIMESTEPS
+from livegesture.model.config import MIN_OUTPUT_SPIKES
 from livegesture.model.files import DEFAULT_MODEL
 
 if sys.version_info >= (3, 11):
@@ -56,8 +57,8 @@ a gesture: on the shipped demo sessions, averaging 2 windows lowered the streami
 every window size tried (2,000-5,000 events per frame, both modes), blending gestures."""
 DEFAULT_MIN_CONFIDENCE = 0.35
 """Smoothed score the top class needs to be shown (11 classes: chance is 0.09)."""
-DEFAULT_MIN_OUTPUT_SPIKES = 4
-"""Output spikes a window needs to count as a gesture at all."""
+DEFAULT_MIN_OUTPUT_SPIKES = MIN_OUTPUT_SPIKES
+"""Output spikes a window needs to count as a gesture at all (what idle windows were trained below)."""
 DEFAULT_SWITCH_MARGIN = 0.1
 """Hysteresis: how far another class must lead the shown one to replace it."""
 
