@@ -15,7 +15,7 @@ import pytest
 from livegesture.backends import make_backend
 from livegesture.backends.testing import random_network
 from livegesture.events import EventFormatError, make_events
-from livegesture.model.files import ModelFileError, load_model
+from livegesture.model.files import ModelFileError, ModelInfo, load_model, save_model
 from livegesture.pipeline import engine as engine_module
 from livegesture.pipeline.engine import PredictionEngine, decide_stream
 from livegesture.pipeline.queues import QueueClosed, StageQueue
@@ -381,3 +381,20 @@ def test_a_model_that_cannot_load_closes_the_source(tmp_path):
     with pytest.raises(ModelFileError, match="no such model file"):
         Pipeline(Tracked([]), settings=settings(model=str(tmp_path / "missing.npz")))
     assert closed == [True]
+
+
+def test_a_model_switch_publishes_the_new_class_names(network, tmp_path):
+    other = random_network(np.random.default_rng(6), channels=4, input_shape=(2, 63, 63), num_classes=3,
+                           threshold=60, weights=(-80, 80))
+    path = save_model(tmp_path / "three.npz", other, ModelInfo(class_names=("left", "right", "still")))
+    fed = Fed(network, settings(lossless=True))
+    try:
+        assert fed.pipeline.poll().class_names == tuple(f"class {k}" for k in range(5))
+        fed.pipeline.update_settings(model=str(path))
+        fed.feed(500 * 4)
+        update = fed.until(lambda u: u.class_names == ("left", "right", "still"))
+        assert update.settings.model == str(path) and update.warning is None
+        fed.until(lambda u: u.stats.decisions >= 1)
+        assert all(len(d.counts) == 3 for d in fed.decisions)  # the new net decides
+    finally:
+        assert fed.pipeline.stop()

@@ -120,7 +120,7 @@ class DisplayState:
     def status(self) -> str:
         """What the pipeline is doing, in words: the status bar's message."""
         update = self.update
-        if update is None or update.running and not update.stats.events_in and not update.paused:
+        if update is None:
             return f"starting {self.name}"
         if update.error is not None:
             return update.error
@@ -128,6 +128,8 @@ class DisplayState:
             return f"loading {update.switching}\u2026 (the prediction waits for it)"
         if update.finished:
             return f"end of {self.name}: press Play to replay it"
+        if not update.stats.events_in and not update.paused:
+            return f"starting {self.name}"
         if update.paused:
             return f"paused {self.name}: Step shows one more frame"
         return f"{'live from' if self.live else 'playing'} {self.name}"

@@ -20,7 +20,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.state import DisplayState
-from livegesture.display.text import count_text, label_for_key, label_keys_help
+from livegesture.display.text import NO_SOURCE_TEXT, count_text, label_for_key, label_keys_help
 from livegesture.events import LivegestureError, error_message
 from livegesture.gui.images import EventOverlay, frame_rgb
 from livegesture.gui.widgets import (
@@ -51,7 +51,8 @@ RECORD_TEXT = "\u25cf Record"
 STOP_RECORDING_TEXT = "\u25a0 Stop recording"
 RECORDING_COLOUR = "#ff5c5c"
 MESSAGE_MS = 15_000
-"""How long a message (a recording's result, a reconnected camera) stays in the status bar."""
+"""How long a message (an error, a recording's result, a reconnected camera) stays in the
+status bar before the pipeline's state shows again (the banner keeps an error)."""
 
 
 def speed_text(speed: float) -> str:
@@ -107,7 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self._build_toolbar()
         self._build_dock()
-        self.state_label = QtWidgets.QLabel("no source: open a recording or the camera")
+        self.state_label = QtWidgets.QLabel(NO_SOURCE_TEXT)
         self.statusBar().addWidget(self.state_label, stretch=1)
         self.stats_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.stats_label)
@@ -181,6 +182,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """Event time of the latest event shown."""
         return self.display.now_us if self.display is not None else 0
 
+    @property
+    def redrawing(self) -> bool:
+        """The display timer runs: a pipeline is running (or recording)."""
+        return self._timer.isActive()
+
     def _running(self) -> Pipeline | None:
         """The pipeline, while it runs (not finished, failed or stopped)."""
         update = self.last_update
@@ -190,7 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show ``message`` in the banner and the status bar (never modal)."""
         self._last_error = message
         self.banner.show_message(message)
-        self.statusBar().showMessage(message)
+        self.statusBar().showMessage(message, MESSAGE_MS)
 
     # -- source and pipeline -----------------------------------------------------------------
 
@@ -310,6 +316,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.frame_panel.show_rgb(frame_rgb(update.frame.data))
         if update.class_names != self.prediction.class_names:  # another model is in force
             self.prediction.set_class_names(update.class_names)
+            self.legend.setText(legend_html(update.class_names))
         self._show_decisions(display)
         self.stats_label.setText(update.stats.figures())
         if display.message is not None:
