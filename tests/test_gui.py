@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from livegesture.evaluate.metrics import score_stream  # noqa: E402
 from livegesture.gui.images import BACKGROUND_RGB, frame_rgb  # noqa: E402
-from livegesture.display.text import NO_SOURCE_TEXT, WAITING_TEXT, accuracy_text, confidence_text  # noqa: E402
+from livegesture.display.text import NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, accuracy_text, confidence_text  # noqa: E402
 from livegesture.gui import window as window_module  # noqa: E402
 from livegesture.gui.window import MainWindow  # noqa: E402
 from livegesture.model.files import load_model  # noqa: E402
@@ -367,7 +367,8 @@ def test_demo_opens_the_window_when_there_is_a_display(qtbot, config, monkeypatc
 
 def test_before_any_source_the_window_says_how_to_open_one(make_window):
     window = make_window()
-    assert window.prediction.name.text() == NO_SOURCE_TEXT == window.state_label.text()
+    assert window.prediction.name.text() == NO_SOURCE_TEXT
+    assert window.prediction.confidence.text() == NO_SOURCE_HINT == window.state_label.text()
     assert not window.redrawing  # nothing to draw
 
 
@@ -379,7 +380,7 @@ def test_the_confidence_says_what_it_is_and_the_timeline_has_a_key(make_window, 
     assert window.prediction.confidence.text() == confidence_text(decision.confidence)
     assert window.prediction.confidence.text().endswith("% of the output spikes")
     assert "calibrated" in window.prediction.confidence.toolTip()
-    legend = window.legend.text()
+    legend = window.legend.text().replace("&nbsp;", " ")
     assert all(name in legend for name in (*CLASS_NAMES, NO_GESTURE_NAME))
     assert [legend.index(name) for name in CLASS_NAMES] == sorted(legend.index(name) for name in CLASS_NAMES)
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from livegesture.sources.labels import CLASS_NAMES
 
 WAITING_TEXT = "waiting for the first window"
-NO_SOURCE_TEXT = "open a recording or the camera (toolbar)"
-"""What the prediction panel says before any source is opened."""
+NO_SOURCE_TEXT = "no source"
+NO_SOURCE_HINT = "open a recording or the camera (toolbar)"
+"""What the prediction panel and the status bar say before any source is opened."""
 CONFIDENCE_HELP = ("the shown class's share of the output spikes, averaged over the last windows: "
                    "how clearly the network prefers it, not a calibrated probability")
 LABEL_KEYS = "1234567890-"

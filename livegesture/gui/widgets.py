@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.state import TimelineView
-from livegesture.display.text import CONFIDENCE_HELP, NO_SOURCE_TEXT, WAITING_TEXT, confidence_text
+from livegesture.display.text import CONFIDENCE_HELP, NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, confidence_text
 from livegesture.pipeline.options import FILE_SETTINGS, option_help
 from livegesture.pipeline.settings import SETTING_SPECS, PipelineSettings, SettingSpec
 from livegesture.sources.labels import NO_GESTURE_NAME, label_name
@@ -45,7 +45,8 @@ def class_colour(label: int | None) -> str:
 def legend_html(class_names: Sequence[str]) -> str:
     """The timeline's colour key: a coloured square and the name of every class, and of no gesture."""
     entries = [(class_colour(k), name) for k, name in enumerate(class_names)] + [(NO_GESTURE_COLOUR, NO_GESTURE_NAME)]
-    return " &nbsp; ".join(f"<span style='color:{colour}'>\u25a0</span>&nbsp;{name}" for colour, name in entries)
+    return " &nbsp; ".join(f"<span style='color:{colour}'>\u25a0</span>&nbsp;{name.replace(' ', '&nbsp;')}"
+                           for colour, name in entries)  # lines break between entries only
 
 
 def _make_static(plot: pg.PlotWidget) -> None:
@@ -81,7 +82,7 @@ class ConfidenceBars(pg.PlotWidget):
         _make_static(self)
         self.getViewBox().invertY(True)
         self.setXRange(0, 1, padding=0.02)
-        self.getAxis("bottom").setLabel("confidence")
+        self.getAxis("bottom").setLabel("share of the output spikes (the confidence)")
         self.bars = pg.BarGraphItem(x0=[], y=[], height=BAR_HEIGHT, width=[], brushes=[])
         self.addItem(self.bars)
         self.threshold = pg.InfiniteLine(angle=90, pen=pg.mkPen(DIM_TEXT_COLOUR, style=QtCore.Qt.PenStyle.DashLine))
@@ -135,6 +136,7 @@ class PredictionPanel(QtWidgets.QWidget):
         layout.addWidget(self.bars, stretch=1)
         self.set_class_names(class_names)
         self._set_name(NO_SOURCE_TEXT, DIM_TEXT_COLOUR)
+        self.confidence.setText(NO_SOURCE_HINT)
 
     def set_class_names(self, class_names: Sequence[str]) -> None:
         """Take the model's class names; the panel is made wide enough for the longest (and

@@ -20,7 +20,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.state import DisplayState
-from livegesture.display.text import NO_SOURCE_TEXT, count_text, label_for_key, label_keys_help
+from livegesture.display.text import NO_SOURCE_HINT, count_text, label_for_key, label_keys_help
 from livegesture.events import LivegestureError, error_message
 from livegesture.gui.images import EventOverlay, frame_rgb
 from livegesture.gui.widgets import (
@@ -108,7 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self._build_toolbar()
         self._build_dock()
-        self.state_label = QtWidgets.QLabel(NO_SOURCE_TEXT)
+        self.state_label = QtWidgets.QLabel(NO_SOURCE_HINT)
         self.statusBar().addWidget(self.state_label, stretch=1)
         self.stats_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.stats_label)
