@@ -43,8 +43,8 @@ def test_the_window_in_a_real_x_server(xvfb):
     env = {**os.environ, "DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("WAYLAND_DISPLAY", None)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/x11_window_checks.py"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/x11_window_checks.py"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     output = result.stdout + result.stderr
     if "could not connect to display" in output or "xcb-cursor0" in output:
         pytest.fail(f"Qt's xcb platform cannot start (missing libraries? see .ci/run):\n{output[-3000:]}")

@@ -405,7 +405,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._show_recording()
         if recorder is not None:
-            events, gestures = count_text(recorder.events_written, "event"), count_text(len(recorder.segments), "gesture")
+            events = count_text(recorder.events_written, "event")
+            gestures = count_text(len(recorder.segments), "gesture")
             self.statusBar().showMessage(f"recorded {events} to {recorder.path.name}, {gestures} to "
                                          f"{recorder.labels_path.name}", MESSAGE_MS)
             self.recording_label.setText(f"recorded {events} to {recorder.path}\nand {gestures} to "

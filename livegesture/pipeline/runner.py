@@ -100,7 +100,7 @@ class PipelineUpdate:
     class_names: tuple[str, ...]
     """Names of the running model's outputs."""
     backend: str
-    """The backend running (``auto`` resolved)."""
+    """The backend running (``auto`` resolved; empty until the worker has made its first engine)."""
 
 
 class Pipeline:
