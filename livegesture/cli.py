@@ -24,6 +24,8 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("run", help="recognise gestures live on a recording or the camera",
                        description="Replay a recording (or read the camera) through the live pipeline: sliding "
                                    "integrator, spiking network, running prediction. Settings come from the "
@@ -49,6 +51,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_gui(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("gui", help="the live window: events, network input, prediction, controls, recording",
                        description="Open the window on a recording or the camera (or on nothing: choose one in the "
                                    "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
@@ -177,14 +181,6 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_lazy("livegesture.synth.command", "recording"))
 
 
-def add_setting_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: Sequence[str] | None = None,
-                        *, live: bool = True) -> None:
-    """The pipeline settings' options (:func:`livegesture.pipeline.options.add_setting_options`)."""
-    from livegesture.pipeline.options import add_setting_options as add
-
-    add(parser, names, live=live)
-
-
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     from livegesture.events import available_cores
 
@@ -202,6 +198,8 @@ def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("eval", help="accuracy of a model on labelled recordings, per sample or streaming",
                        description="Per sample (default): each labelled gesture as the reference deploys it (the "
                                    "model's frames per sample, clear, steps + drain steps, argmax of the output "
@@ -223,7 +221,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS
-    from livegesture.pipeline.options import option_help
+    from livegesture.pipeline.options import add_setting_options, option_help
     from livegesture.pipeline.settings import SETTING_SPECS
 
     p = sub.add_parser("tune", help="sweep the live pipeline's window settings; save the best to the config",
