@@ -59,7 +59,7 @@ def test_an_unlabelled_source_has_no_truth():
     state = DisplayState("camera", None, live=True)
     state.apply(update((10,), (decision(1, 10),)))
     assert state.true_label is None and state.timeline_view().truth is None and "true:" not in state.line()
-    assert state.status() == "live from camera"
+    assert state.status() == "live from camera (fast backend)"
 
 
 def test_warnings_are_said_each_time_and_a_fatal_error_once():
@@ -79,8 +79,8 @@ def test_warnings_are_said_each_time_and_a_fatal_error_once():
 def test_the_status_says_what_the_pipeline_does():
     state = DisplayState("demo", None, live=False)
     assert state.status() == "starting demo"
-    state.apply(update((1,)))
-    assert state.status() == "playing demo"
+    state.apply(update((1,), backend="simplesim"))
+    assert state.status() == "playing demo (simplesim backend)"
     state.apply(update(paused=True))
     assert state.status().startswith("paused demo")
     state.apply(update(switching="backend fast-sparse"))

@@ -131,8 +131,8 @@ class DisplayState:
         if not update.stats.events_in and not update.paused:
             return f"starting {self.name}"
         if update.paused:
-            return f"paused {self.name}: Step shows one more frame"
-        return f"{'live from' if self.live else 'playing'} {self.name}"
+            return f"paused {self.name} ({update.backend} backend): Step shows one more frame"
+        return f"{'live from' if self.live else 'playing'} {self.name} ({update.backend} backend)"
 
     def timeline_view(self) -> TimelineView | None:
         """The timeline (None before the first event)."""
