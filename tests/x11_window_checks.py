@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from PySide6 import QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.text import NO_SOURCE_TEXT, WAITING_TEXT
+from livegesture.gui import window as window_module
 from livegesture.gui.app import open_window
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.labels import CLASS_NAMES, NO_GESTURE_NAME
@@ -73,3 +74,24 @@ def test_every_name_fits_and_the_images_stay_put(window, qtbot):
     window.prediction.truth.setText(f"true: {max(CLASS_NAMES, key=len)}  \u2718")
     qtbot.wait(100)
     assert (window.overlay_panel.geometry(), window.frame_panel.geometry()) == images
+
+
+def test_the_record_dialog_opens_in_the_recordings_folder(window, qtbot, tmp_path, monkeypatch):
+    """Qt's own file dialog, shown in the X server: it opens where it is told only if that folder exists."""
+    folder = tmp_path / "first time" / "recordings"
+    monkeypatch.setattr(window_module, "DEFAULT_RECORDINGS_DIR", folder)
+    seen = []
+
+    def answer() -> None:
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        if not isinstance(dialog, QtWidgets.QFileDialog):
+            QtCore.QTimer.singleShot(100, answer)  # not shown yet
+            return
+        seen.append((Path(dialog.directory().absolutePath()), dialog.selectedFiles()))
+        dialog.reject()
+
+    QtCore.QTimer.singleShot(100, answer)
+    window.record_action.trigger()  # runs the dialog until answer() closes it
+    assert len(seen) == 1 and seen[0][0] == folder
+    assert Path(seen[0][1][0]).parent == folder and Path(seen[0][1][0]).name.startswith("gestures-")
+    assert window.pipeline.recorder is None and not window.record_action.isChecked()
