@@ -39,6 +39,6 @@ def confidence_text(share: float) -> str:
     return f"{100 * share:.0f}% of the output spikes"
 
 
-def count_text(count: int, singular: str, plural: str | None = None) -> str:
-    """``1 gesture``, ``3 gestures``, ``1,200 events``."""
-    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"
+def count_text(count: int, noun: str) -> str:
+    """``1 gesture``, ``3 gestures``, ``1,200 events``, ``0 events``."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"

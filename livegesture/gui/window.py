@@ -70,7 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pipeline: Pipeline | None = None
         self.source_spec: str | None = None
         self._settings = settings
-        """The settings in force: the latest update's while a pipeline runs, kept for the next one."""
+        """The settings in force (the latest update's while a pipeline runs), or asked for while a
+        backend or model loads; kept for the next source and saved on close."""
         self._overlay: EventOverlay | None = None
         self.display: DisplayState | None = None
         """What the window shows of the running pipeline (None before a source is opened)."""
@@ -169,7 +170,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @property
     def settings(self) -> PipelineSettings:
-        """The settings in force (as the latest update of a running pipeline says)."""
+        """The settings in force (as the latest update of a running pipeline says), or asked for
+        while a backend or model loads."""
         return self._settings
 
     @property

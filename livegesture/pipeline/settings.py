@@ -77,8 +77,7 @@ class SettingSpec:
 
     name: str
     kind: type
-    """int, float, str or bool."""
-    default: Any
+    """int, float, str or bool (the type of the field's default)."""
     help: str
     low: float | None = None
     high: float | None = None
@@ -183,7 +182,7 @@ class PipelineSettings:
 
 
 SETTING_SPECS: dict[str, SettingSpec] = {
-    spec.name: SettingSpec(spec.name, type(spec.default), spec.default, **spec.metadata)
+    spec.name: SettingSpec(spec.name, type(spec.default), **spec.metadata)
     for spec in fields(PipelineSettings)}
 """The schema of every setting, in field order, read from :class:`PipelineSettings`' fields."""
 SETTING_HELP: dict[str, str] = {name: spec.help for name, spec in SETTING_SPECS.items()}

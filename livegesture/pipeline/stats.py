@@ -86,11 +86,6 @@ class PipelineMeter:
         self._step_ms = self._frame_ms = 0.0
         self._event_rate, self._frame_rate = RateMeter(), RateMeter()
 
-    @property
-    def counts(self) -> StageCounts:
-        with self._lock:
-            return self._counts
-
     def _add(self, **increments: int) -> None:
         with self._lock:
             self._counts = replace(self._counts, **{name: getattr(self._counts, name) + n
