@@ -239,7 +239,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
             shown = " ".join(key for key, value in SWITCH_VALUES.items() if value in (default or ()))
             extra = {"choices": tuple(SWITCH_VALUES)}
         else:
-            shown, extra = " ".join(map(str, default or ())), {"type": int}
+            shown, extra = " ".join(map(str, default or ())), {"type": SETTING_SPECS[name].kind}
         g.add_argument("--" + name.replace("_", "-"), dest=GRID_PREFIX + name, nargs="+", metavar="V", **extra,
                        help=f"{option_help(SETTING_SPECS[name])} (default: {shown or 'from the config'})")
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "tune"))

@@ -59,7 +59,7 @@ class WindowRange:
     drain_steps: int = 6
     keep: tuple[float, float] = (0.6, 1.0)
     """Range of the share of events kept (event-rate augmentation)."""
-    idle_share: float = 0.3
+    idle_share: float = 0.4
     """Share of the live windows drawn from idle periods."""
     whole_share: float = 0.2
     """Share of all samples that are whole gestures in the reference transform."""
@@ -84,7 +84,7 @@ class Session:
     pixels: np.ndarray
     """``p * H * W + y * W + x`` per event (uint16 for a 128x128 sensor)."""
     t: np.ndarray
-    """Timestamps, int64 microseconds, sorted."""
+    """Timestamps, microseconds, sorted (uint32 when they fit, else int64)."""
     segments: tuple[GestureSegment, ...]
     sensor_size: SensorSize
     group: int
@@ -97,8 +97,10 @@ class Session:
         width, height = sensor_size
         flat = events["p"].astype(np.int64) * (height * width) + events["y"].astype(np.int64) * width + events["x"]
         dtype = np.uint16 if CHANNELS * width * height <= 1 << 16 else np.uint32
-        return cls(flat.astype(dtype), np.ascontiguousarray(events["t"], dtype=np.int64), tuple(segments),
-                   sensor_size, group, name)
+        t = events["t"]
+        compact = len(t) == 0 or (t[0] >= 0 and t[-1] < 1 << 32)  # an hour of microseconds in 4 bytes
+        return cls(flat.astype(dtype), np.ascontiguousarray(t, dtype=np.uint32 if compact else np.int64),
+                   tuple(segments), sensor_size, group, name)
 
     def __len__(self) -> int:
         return len(self.t)

@@ -9,11 +9,20 @@ an option out of range gets the same one-line error as a bad config file.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from livegesture.pipeline.settings import LIVE_ONLY, SETTING_SPECS, PipelineSettings, SettingSpec, load_settings
+from livegesture.pipeline.settings import (
+    LIVE_ONLY,
+    SETTING_SPECS,
+    PipelineSettings,
+    SettingSpec,
+    load_settings,
+    model_window,
+    window_warning,
+)
 
 FILE_SETTINGS = ("model",)
 """Settings that name a file: given on the command line, a relative path is taken from the current folder."""
@@ -44,9 +53,14 @@ def add_setting_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 
 def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     """The config file's settings (``args.config`` or the default file), overridden by every
-    setting option given."""
+    setting option given; a warning on stderr when they lie far outside the live window the
+    model was trained on (:func:`~livegesture.pipeline.settings.window_warning`)."""
     changes = {name: getattr(args, name) for name in SETTING_SPECS if getattr(args, name, None) is not None}
     for name in FILE_SETTINGS:
         if name in changes:
             changes[name] = str(Path(changes[name]).expanduser().resolve())
-    return load_settings(getattr(args, "config", None)).replace(**changes)
+    settings = load_settings(getattr(args, "config", None), changes)
+    warning = window_warning(settings, model_window(settings.model))
+    if warning:
+        print(f"livegesture: warning: {warning}", file=sys.stderr)
+    return settings
