@@ -38,3 +38,29 @@ class EventSource(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class InMemoryRecording(EventSource):
+    """A recording read whole when opened: ``_events`` (validated), iterated in batches of at most
+    ``batch_events`` events, from the start each time."""
+
+    def __init__(self, events: np.ndarray, batch_events: int) -> None:
+        if batch_events < 1:
+            raise ValueError(f"batch_events must be at least 1, got {batch_events}")
+        self.batch_events = batch_events
+        self._events: np.ndarray | None = events
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        events = self.events
+        for lo in range(0, len(events), self.batch_events):
+            yield events[lo:lo + self.batch_events]
+
+    @property
+    def events(self) -> np.ndarray:
+        """All events of the recording."""
+        if self._events is None:
+            raise ValueError(f"{self.name}: recording is closed")
+        return self._events
+
+    def close(self) -> None:
+        self._events = None
