@@ -26,6 +26,7 @@ from livegesture.evaluate.recordings import (
     Inventory,
     Skipped,
     describe_error,
+    moved_segments,
     read_events_cached,
     usable_gestures,
 )
@@ -35,6 +36,7 @@ from livegesture.pipeline.decision import NO_GESTURE_NAME
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.labels import GestureSegment
+from livegesture.sources.resets import OnReset, label_parts
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class StreamTask:
     segments: tuple[GestureSegment, ...]
     settings: PipelineSettings
     point: int = 0
+    on_reset: OnReset = "error"
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,11 @@ def stream_recording(network: Network, task: StreamTask) -> RecordingStream:
     started = time.perf_counter()
     name = str(task.recording)
     try:
-        events, sensor_size = read_events_cached(task.recording)
-        gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
+        recording = read_events_cached(task.recording, task.on_reset)
+        segments = moved_segments(task.segments, label_parts(list(task.segments)), recording)
+        gestures, skipped = usable_gestures(name, recording.events, range(len(segments)), segments,
                                             network.num_outputs)
-        decisions = list(decide_stream((events,), sensor_size, network, task.settings))
+        decisions = list(decide_stream((recording.events,), recording.sensor_size, network, task.settings))
     except Exception as err:  # one bad file must not end the run: report it, go on
         whole = Skipped(name, describe_error(err), samples=len(task.segments))
         return RecordingStream(name, task.point, None, (whole,), time.perf_counter() - started)
@@ -104,7 +108,7 @@ def stream_task(task: StreamTask) -> RecordingStream:
 def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list[StreamTask]:
     """Every recording at every setting, setting by setting: an interrupted ``tune`` has whole
     settings done (reading a recording again costs little next to running it)."""
-    return [StreamTask(recording.path, recording.segments, setting, point)
+    return [StreamTask(recording.path, recording.segments, setting, point, inventory.on_reset)
             for point, setting in enumerate(settings) for recording in inventory.recordings]
 
 

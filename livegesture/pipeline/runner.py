@@ -36,7 +36,7 @@ from livegesture.integrate import Frame
 from livegesture.model.files import load_model
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import PredictionEngine, engine_settings
-from livegesture.pipeline.frames import FrameBuilder
+from livegesture.pipeline.frames import FrameBuilder, check_roi
 from livegesture.pipeline.queues import QueueClosed, StageQueue
 from livegesture.pipeline.recorder import Recorder
 from livegesture.pipeline.settings import PipelineSettings
@@ -118,7 +118,7 @@ class PipelineStats:
     events_in: int
     """Events handed over by the source."""
     events_integrated: int
-    """Events integrated (after the noise filter)."""
+    """Events integrated (after the noise filter, inside the region of interest)."""
     frames: int
     """Frames integrated."""
     frames_stepped: int
@@ -130,12 +130,15 @@ class PipelineStats:
     """Events of the dropped batches."""
     event_queue_depth: int
     frame_queue_depth: int
+    filter_kept: float | None = None
+    """Share of the events the noise filter kept (None with the filter off)."""
 
     def figures(self) -> str:
         """One line of the figures, for a terminal or a status bar."""
+        kept = "" if self.filter_kept is None else f"  noise filter keeps {self.filter_kept:.0%}"
         return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
                 f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
-                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events")
+                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events{kept}")
 
 
 @dataclass(frozen=True)
@@ -175,13 +178,14 @@ class Pipeline:
                  settings: PipelineSettings | None = None, *, class_names: Sequence[str] | None = None,
                  backend_options: dict[str, Any] | None = None) -> None:
         settings = settings or PipelineSettings()
-        if network is None:
-            try:
+        try:
+            check_roi(settings.roi, source.sensor_size)
+            if network is None:
                 model = load_model(settings.model)
-            except BaseException:  # the pipeline owns the source, even when it cannot start
-                source.close()
-                raise
-            network, class_names = model.network, class_names or model.info.class_names
+                network, class_names = model.network, class_names or model.info.class_names
+        except BaseException:  # the pipeline owns the source, even when it cannot start
+            source.close()
+            raise
         if not source.live and not isinstance(source, ReplaySource):
             source = ReplaySource(source, speed=settings.replay_speed)
         elif isinstance(source, ReplaySource):
@@ -208,6 +212,7 @@ class Pipeline:
         self._overlay_size = 0
         self._frame: Frame | None = None
         self._pending_events = 0
+        self._filter_kept: float | None = None
         self._new_decisions: deque[Decision] = deque(maxlen=DECISION_BACKLOG)
         self._prediction: Decision | None = None
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -285,12 +290,14 @@ class Pipeline:
     def update_settings(self, **changes: Any) -> PipelineSettings:
         """Change settings while running; a bad value raises :class:`SettingsError` here.
 
-        ``speed`` acts at once; ``events_per_frame``, ``frames_per_window`` and
-        ``noise_filter`` rebuild the integrator at the next batch (its partial frame is
-        dropped); the schedule and prediction settings restart the engine with a clear at the
+        ``speed`` acts at once; ``events_per_frame``, ``frames_per_window``, the noise filter's
+        settings and ``roi`` (checked against the sensor here) rebuild the integrator at the
+        next batch (its partial frame is dropped); the schedule and prediction settings restart the engine with a clear at the
         next frame; ``backend`` or ``model`` make a new engine there (a failure is reported by
         :meth:`poll` and the previous one stays). ``lossless`` applies to the next queue put.
         """
+        if "roi" in changes:
+            check_roi(changes["roi"], self.source.sensor_size)
         with self._lock:
             self._settings = self._settings.replace(**changes)
             settings = self._settings
@@ -334,14 +341,14 @@ class Pipeline:
             latencies = np.array(self._latencies) * 1e3
             update = dict(frame=self._frame, prediction=self._prediction, finished=self._finished,
                           running=bool(self._threads) and not (self._stopped or self._finished or self._fatal))
-            step_ms, frame_ms = self._step_ms, self._frame_ms
+            step_ms, frame_ms, filter_kept = self._step_ms, self._frame_ms, self._filter_kept
         stats = PipelineStats(
             events_per_s=self._event_rate.update(now, counts["events_in"]),
             frames_per_s=self._frame_rate.update(now, counts["frames"]),
             step_ms=step_ms, frame_ms=frame_ms,
             latency_ms_mean=float(latencies.mean()) if latencies.size else 0.0,
             latency_ms_p95=float(np.percentile(latencies, 95)) if latencies.size else 0.0,
-            event_queue_depth=len(self._events), frame_queue_depth=len(self._frames), **counts)
+            event_queue_depth=len(self._events), frame_queue_depth=len(self._frames), filter_kept=filter_kept, **counts)
         return PipelineUpdate(events=events, decisions=decisions, stats=stats, error=error, **update)
 
     def __enter__(self) -> Pipeline:
@@ -431,6 +438,7 @@ class Pipeline:
                 self._counts["events_integrated"] = builder.events_integrated
                 self._counts["frames"] += len(frames)
                 self._pending_events = builder.pending_events
+                self._filter_kept = builder.filter_kept
                 self._frame = frames[-1] if frames else self._frame
             for frame in frames:
                 self._put_frame((frame, handed_over))

@@ -15,6 +15,7 @@ from typing import Any
 
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
+from livegesture.filters import BACKGROUND_ACTIVITY, DEFAULT_NOISE_WINDOW_US, NOISE_FILTER_KINDS
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW
 from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
 from livegesture.model.files import DEFAULT_MODEL
@@ -48,7 +49,11 @@ SETTING_HELP: dict[str, str] = {
     "min_confidence": "smoothed score needed to name a gesture (0-1)",
     "min_output_spikes": "output spikes a window needs to count as a gesture",
     "switch_margin": "lead another class needs to replace the one shown (0-1)",
-    "noise_filter": "dv-processing's background-activity filter",
+    "noise_filter": "a dv-processing noise filter before integration",
+    "noise_filter_kind": f"the noise filter: {', '.join(NOISE_FILTER_KINDS)}",
+    "noise_filter_window_us": "the noise filter's time window in us (support window, half-life or time delta)",
+    "roi": "square region X Y SIDE of the sensor mapped to the network's 128x128 field (default: the largest "
+           "centred square)",
 }
 """One line of help per setting: the command line's and the window's."""
 
@@ -79,7 +84,10 @@ class PipelineSettings:
     ``smoothing``: decisions averaged; ``min_confidence``, ``min_output_spikes``,
     ``switch_margin``: when the prediction says "no gesture" and when it changes class
     (see :class:`~livegesture.pipeline.decision.RunningPrediction`). ``noise_filter``:
-    dv-processing's background-activity filter before integration. ``backend``: ``auto``
+    a dv-processing noise filter before integration: ``noise_filter_kind`` (background-activity,
+    fast-decay or k-nearest) with time window ``noise_filter_window_us``. ``roi``: ``(x, y, side)``
+    of the square of the sensor mapped to the network's field, ``()`` for the largest centred one
+    (see :mod:`livegesture.geometry`). ``backend``: ``auto``
     (``cri`` on a CRI host, else ``fast``) or a backend name; ``model``: model file.
     ``speed``: replay speed, 0 = as fast as possible; ``lossless``: a replay never drops
     anything (producers wait instead; a camera always drops).
@@ -95,12 +103,17 @@ class PipelineSettings:
     min_output_spikes: int = DEFAULT_MIN_OUTPUT_SPIKES
     switch_margin: float = DEFAULT_SWITCH_MARGIN
     noise_filter: bool = False
+    noise_filter_kind: str = BACKGROUND_ACTIVITY
+    noise_filter_window_us: int = DEFAULT_NOISE_WINDOW_US
+    roi: tuple[int, ...] = ()
     backend: str = AUTO_BACKEND
     model: str = str(DEFAULT_MODEL)
     speed: float = 1.0
     lossless: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.roi, list):  # as TOML and JSON hold it
+            object.__setattr__(self, "roi", tuple(self.roi))
         self.validate()
         for name, kind in _FIELD_TYPES.items():
             if kind is float:
@@ -122,6 +135,13 @@ class PipelineSettings:
         _check(0 <= self.min_confidence <= 1, "min_confidence", "must be in [0, 1]", self.min_confidence)
         _check(self.min_output_spikes >= 0, "min_output_spikes", "must be 0 or more", self.min_output_spikes)
         _check(0 <= self.switch_margin <= 1, "switch_margin", "must be in [0, 1]", self.switch_margin)
+        _check(self.noise_filter_kind in NOISE_FILTER_KINDS, "noise_filter_kind",
+               f"must be one of {', '.join(NOISE_FILTER_KINDS)}", self.noise_filter_kind)
+        _check(self.noise_filter_window_us >= 1, "noise_filter_window_us", "must be at least 1",
+               self.noise_filter_window_us)
+        _check(len(self.roi) in (0, 3) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                               for v in self.roi) and (not self.roi or self.roi[2] >= 1),
+               "roi", "must be empty (centred) or X Y SIDE, integers, SIDE at least 1", list(self.roi))
         _check(self.backend in BACKEND_CHOICES, "backend", f"must be one of {', '.join(BACKEND_CHOICES)}",
                self.backend)
         _check(bool(self.model), "model", "must name a model file", self.model)
@@ -154,7 +174,8 @@ def _check_type(name: str, value: Any, kind: type) -> None:
         raise SettingsError(f"setting {name} must be {_TYPE_NAMES[kind]}, got {value!r}")
 
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of integers"}
 
 
 def _check(ok: bool, name: str, problem: str, value: Any) -> None:

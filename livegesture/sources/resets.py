@@ -103,16 +103,23 @@ def resolve_resets(events: np.ndarray, on_reset: OnReset, source: object) -> tup
     return handler(events), tuple(handler.resets)
 
 
-def shift_labels(segments: list[GestureSegment], resets: tuple[TimestampReset, ...]) -> list[GestureSegment]:
-    """Labels moved as the events were: row ``k`` belongs to the part begun by the number of
-    earlier rows that start before their predecessor (see the module docstring)."""
+def label_parts(segments: list[GestureSegment]) -> list[int]:
+    """The part each label row belongs to: a row that starts before the row above begins the next part."""
+    parts, part = [], 0
+    for row, segment in enumerate(segments):
+        if row and segment.start_us < segments[row - 1].start_us:
+            part += 1
+        parts.append(part)
+    return parts
+
+
+def shift_labels(segments: list[GestureSegment], resets: tuple[TimestampReset, ...],
+                 parts: list[int] | None = None) -> list[GestureSegment]:
+    """Labels moved as the events were: row ``k`` by the shift of its part (``parts[k]``, by
+    default :func:`label_parts`); rows past the last part found keep its shift."""
     if not resets:
         return list(segments)
     shifts = [0, *(reset.shift_us for reset in resets)]
-    part, out = 0, []
-    for row, segment in enumerate(segments):
-        if row and segment.start_us < segments[row - 1].start_us:
-            part = min(part + 1, len(resets))
-        shift = shifts[part]
-        out.append(replace(segment, start_us=segment.start_us + shift, end_us=segment.end_us + shift))
-    return out
+    parts = label_parts(segments) if parts is None else parts
+    return [replace(segment, start_us=segment.start_us + shift, end_us=segment.end_us + shift)
+            for segment, part in zip(segments, parts) for shift in [shifts[min(part, len(resets))]]]
