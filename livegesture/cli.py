@@ -16,10 +16,25 @@ from livegesture.events import LivegestureError
 Handler = Callable[[argparse.Namespace], int]
 
 
+SOURCE_HELP = "recording path (.aedat AEDAT 2.0 or 3.1, .aedat4), 'camera' / 'camera:SERIAL', or 'tcp://HOST:PORT'"
+
+
+def _add_on_reset(p: argparse.ArgumentParser) -> None:
+    from livegesture.sources.resets import ON_RESET_CHOICES
+
+    p.add_argument("--on-reset", choices=ON_RESET_CHOICES, default="error",
+                   help="a recording whose timestamps jump back (a camera restarted): error (default), rebase (one "
+                        "continuous recording) or split (its parts kept apart, 1 s between them)")
+
+
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe a recording or camera: sensor, events, duration, labels",
-                       description="Read a recording (.aedat AEDAT 3.1, .aedat4) and print what it holds.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+                       description="Read a recording (.aedat AEDAT 2.0 or 3.1, .aedat4) and print what it holds.")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("--config", default=None, metavar="FILE", help="settings file whose roi is described "
+                                                                  "(TOML, table [pipeline])")
+    p.add_argument("--roi", type=int, nargs=3, metavar=("X", "Y", "SIDE"), help=_roi_help())
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "info"))
 
 
@@ -29,7 +44,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                    "integrator, spiking network, running prediction. Settings come from the "
                                    "config file (--config, $LIVEGESTURE_CONFIG or ~/.config/livegesture/"
                                    "config.toml), overridden by these options.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening a window")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds of wall time")
@@ -41,6 +56,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--speed", type=float, help="replay speed: 1 real time, N times faster, 0 as fast as possible")
     s.add_argument("--lossless", action=argparse.BooleanOptionalAction,
                    help="a replay waits rather than drops when the network falls behind")
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "run"))
 
 
@@ -58,7 +74,7 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
                        description="Open the window on a recording or the camera (or on nothing: choose one in the "
                                    "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
                                    "~/.config/livegesture/config.toml) and are saved there on close.")
-    p.add_argument("source", nargs="?", default=None, help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", nargs="?", default=None, help=SOURCE_HELP)
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
     for name in ("model", "backend"):
         p.add_argument("--" + name, **_setting_options()[name])
@@ -175,7 +191,15 @@ _SETTING_TYPES: dict[str, dict] = {
     "clear_every": {"type": int}, "drain_steps": {"type": int}, "mode": {}, "smoothing": {"type": int},
     "min_confidence": {"type": float}, "min_output_spikes": {"type": int}, "switch_margin": {"type": float},
     "noise_filter": {"action": argparse.BooleanOptionalAction},
+    "noise_filter_kind": {"metavar": "KIND"},
+    "noise_filter_window_us": {"type": int, "metavar": "US"}, "roi": {"type": int, "nargs": 3, "metavar": ("X", "Y", "SIDE")},
 }
+
+
+def _roi_help() -> str:
+    from livegesture.pipeline.settings import SETTING_HELP
+
+    return SETTING_HELP["roi"]
 
 
 def _setting_options() -> dict[str, dict]:
@@ -188,8 +212,8 @@ def _setting_options() -> dict[str, dict]:
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     from livegesture.events import available_cores
 
-    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat/.aedat4 recordings with "
-                                  "_labels.csv sidecars, or one such recording")
+    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat (AEDAT 2.0 or 3.1) / "
+                                  ".aedat4 recordings with _labels.csv sidecars, or one such recording")
     p.add_argument("--split", choices=("test", "train", "all"), default="test",
                    help="split of a DVS Gesture folder (default: %(default)s)")
     p.add_argument("--workers", type=int, default=available_cores(),
@@ -220,6 +244,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                              "settings matter with --streaming)")
     for name, options in _setting_options().items():
         s.add_argument("--" + name.replace("_", "-"), **options)
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
 
 

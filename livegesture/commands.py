@@ -13,11 +13,13 @@ import numpy as np
 from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
 from livegesture.events import LivegestureError
 from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.frames import check_roi
 from livegesture.pipeline.decision import label_name
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
 from livegesture.sources import open_source
 from livegesture.sources.labels import GestureSegment
+from livegesture.sources.resets import OnReset
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "recordings" / "demo_session.aedat4"
 REPORT_INTERVAL_S = 1.0
@@ -29,29 +31,70 @@ NAME_WIDTH = 27
 
 
 def info(args: argparse.Namespace) -> int:
-    """Print sensor, event count, time span, polarity balance and labels of a recording."""
-    with open_source(args.source) as source:
-        counts = np.zeros(2, dtype=np.int64)
-        first = last = None
+    """Print sensor, what the network sees of it, event count, time span, polarity balance,
+    timestamp resets and labels (classes numbered from 1, as the label files) of a recording."""
+    settings = settings_from_args(args)
+    with open_source(args.source, args.on_reset) as source:
+        roi = check_roi(settings.roi, source.sensor_size)
+        parts = _Parts()
         for batch in source:
-            if batch.size:
-                first = int(batch["t"][0]) if first is None else first
-                last = int(batch["t"][-1])
-                counts += np.bincount(batch["p"], minlength=2)
+            parts.add(batch, getattr(source, "resets", ()))
         width, height = source.sensor_size
-        total = int(counts.sum())
+        total = parts.total
         print(f"{source.name}")
-        print(f"  sensor      {width} x {height}")
-        print(f"  events      {total:,} ({counts[1]:,} ON, {counts[0]:,} OFF)")
-        if total:
+        print(f"  sensor      {width} x {height}" + (f" ({source.chip})" if getattr(source, "chip", "") else ""))
+        print(f"  network     sees {roi.describe(source.sensor_size)}")
+        print(f"  events      {total:,} ({parts.counts[1]:,} ON, {parts.counts[0]:,} OFF)")
+        skipped = {kind: n for kind, n in getattr(source, "skipped", {}).items() if n}
+        if skipped:
+            print("  skipped     " + ", ".join(f"{n:,} {kind}" for kind, n in skipped.items()) + " records (not DVS)")
+        if getattr(source, "trailing_bytes", 0):
+            print(f"  truncated   {source.trailing_bytes} bytes after the last whole record")
+        for number, (first, last, count) in enumerate(parts.spans(), start=1):
             span_s = (last - first) / 1e6
-            rate = f", {total / span_s:,.0f} events/s" if span_s > 0 else ""
-            print(f"  time        {first:,} .. {last:,} us ({span_s:.3f} s{rate})")
+            rate = f", {count / span_s:,.0f} events/s" if span_s > 0 else ""
+            label = "time" if len(parts.spans()) == 1 else f"part {number}"
+            print(f"  {label:<11} {first:,} .. {last:,} us ({span_s:.3f} s{rate})")
+        for reset in getattr(source, "resets", ()):
+            print(f"  reset       at {reset.describe()}, {args.on_reset}: later times shifted by {reset.shift_us:,} us")
         if source.labels:
             print(f"  labels      {len(source.labels)} gestures")
             for segment in source.labels:
-                print(f"    {segment.start_us:>14,} .. {segment.end_us:>14,} us  {segment.label:>2} {segment.name}")
+                print(f"    {segment.start_us:>14,} .. {segment.end_us:>14,} us  {segment.label + 1:>2} {segment.name}")
     return 0
+
+
+class _Parts:
+    """Event counts and time spans of a stream, one span per part between timestamp resets."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(2, dtype=np.int64)
+        self._times: list[np.ndarray] = []
+        self._resets: tuple = ()
+
+    def add(self, batch: np.ndarray, resets: tuple) -> None:
+        if batch.size:
+            self.counts += np.bincount(batch["p"], minlength=2)
+            self._times.append(batch["t"][[0, -1]])
+        self._resets = resets
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def spans(self) -> list[tuple[int, int, int]]:
+        """(first, last, events) of each part, in the timestamps read."""
+        if not self._times:
+            return []
+        ends = np.concatenate(self._times)
+        first, last = int(ends[0]), int(ends[-1])
+        if not self._resets:
+            return [(first, last, self.total)]
+        # parts begin at the resets' events; their first timestamps are the recorded one plus the shift
+        starts = [first, *(r.after_us + r.shift_us for r in self._resets)]
+        stops = [r.before_us + (self._resets[i - 1].shift_us if i else 0) for i, r in enumerate(self._resets)] + [last]
+        bounds = [0, *(r.index for r in self._resets), self.total]
+        return [(a, b, hi - lo) for a, b, lo, hi in zip(starts, stops, bounds[:-1], bounds[1:])]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.save_config:
         print(f"settings saved to {save_settings(settings, args.config)}")
-    return _window_or_headless(args.source, settings, args.headless, args.duration, args.config)
+    return _window_or_headless(args.source, settings, args.headless, args.duration, args.config, args.on_reset)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -70,12 +113,12 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _window_or_headless(source: str, settings: PipelineSettings, headless: bool, duration_s: float | None,
-                        config_path: str | None = None) -> int:
+                        config_path: str | None = None, on_reset: OnReset = "error") -> int:
     if not headless and _has_display():
         from livegesture.gui.app import run_gui
 
-        return run_gui(source, settings, config_path, duration_s)
-    return run_headless(source, settings, duration_s)
+        return run_gui(source, settings, config_path, duration_s, on_reset)
+    return run_headless(source, settings, duration_s, on_reset)
 
 
 def _has_display() -> bool:
@@ -92,13 +135,15 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     return load_settings(args.config).replace(**changes)
 
 
-def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None) -> int:
+def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None,
+                 on_reset: OnReset = "error") -> int:
     """Run the pipeline on ``source_spec``, printing the running prediction and the figures about
     once a second, until the replay ends, ``duration_s`` of wall time passes or Ctrl-C."""
-    pipeline = Pipeline(open_source(source_spec), settings=settings)
+    pipeline = Pipeline(open_source(source_spec, on_reset), settings=settings)
     source = pipeline.source
     width, height = source.sensor_size
-    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "
+    print(f"{source.name}: {width}x{height}, the network sees {check_roi(settings.roi, source.sensor_size).describe(source.sensor_size)}")
+    print(f"model {settings.model}; backend {resolve_backend(settings.backend)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
     accuracy = RunningAccuracy(source.labels or [])

@@ -270,3 +270,34 @@ def test_cli_evaluates_the_test_split_of_a_dataset_folder(tmp_path, capsys):
     assert "50.0 % (3 of 6 gestures)" in printed and "user02_natural.aedat" in printed
     assert main(["eval", str(tmp_path), "--model", str(model), "--backend", "nonsense", "-o", str(out)]) == 2
     assert "backend" in capsys.readouterr().err
+
+
+def test_cli_exits_non_zero_when_nothing_was_evaluated(tmp_path, capsys):
+    model = forced_model(tmp_path)
+    recording = tmp_path / "late.aedat"
+    write_aedat3(recording, forced_events([0], 10, 1_000, 1_000), DVS128_SIZE)
+    write_labels(labels_path_for(recording), [GestureSegment(0, 50_000_000, 60_000_000)])  # after every event
+    assert main(["eval", str(recording), "--model", str(model), "--backend", "fast", "--workers", "1",
+                 "-o", str(tmp_path / "report"), "--no-progress"]) == 1
+    assert "nothing was evaluated (1 gestures skipped" in capsys.readouterr().out
+
+
+def test_a_davis346_jaer_recording_is_evaluated_through_its_region_of_interest(tmp_path):
+    """The hand case's events moved to (100 + x, 50 + y) of a DAVIS346 and written as AEDAT 2.0:
+    with the 128x128 ROI at (100, 50) the network sees exactly the DVS128 frames."""
+    from livegesture.sources.aedat2 import write_aedat2
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "dvs128.aedat", HAND_CASE)
+    events = read_aedat3(tmp_path / "dvs128.aedat").events.copy()
+    events["x"] += 100
+    events["y"] += 50
+    davis = tmp_path / "davis" / "user01_led.aedat"
+    davis.parent.mkdir()
+    write_aedat2(davis, events, "eu.seebetter.ini.chips.davis.Davis346B")
+    (davis.parent / "user01_led_labels.csv").write_text(labels_path_for(tmp_path / "dvs128.aedat").read_text())
+    out = tmp_path / "report"
+    assert main(["eval", str(davis), "--model", str(model), "--backend", "fast", "--workers", "1", "--roi", "100",
+                 "50", "128", "-o", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.evaluate.metrics import NO_GESTURE
+from livegesture.filters import NOISE_FILTER_KINDS
 from livegesture.gui.history import Run
 from livegesture.gui.text import WAITING_TEXT
 from livegesture.pipeline.decision import label_name
@@ -21,6 +22,8 @@ CLASS_COLOURS = ("#5fa8ff", "#ffa64d", "#5fd35f", "#ff6b6b", "#b48cff", "#d9a066
 """One colour per DVS Gesture class (cycled for a model with more outputs)."""
 NO_GESTURE_COLOUR = "#30343c"
 DIM_TEXT_COLOUR = "#8a90a0"
+ROI_COLOUR = "#f0c040"
+"""The square of the sensor the network sees, drawn on the events."""
 PANEL_BACKGROUND = "#0e1016"
 FOREGROUND = "#d0d4dc"
 PREDICTION_POINT_SIZE = 30
@@ -33,6 +36,7 @@ INTEGER_LIMITS: dict[str, tuple[int, int]] = {
     "frames_per_window": (1, 1_000),
     "clear_every": (1, 1_000),
     "drain_steps": (0, 100),
+    "noise_filter_window_us": (1, 10_000_000),
 }
 """Spin box ranges of the integer settings (the settings validate the rest)."""
 
@@ -50,7 +54,10 @@ def _make_static(plot: pg.PlotWidget) -> None:
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
-    """A titled RGB image, square pixels, row 0 at the top."""
+    """A titled RGB image, square pixels, row 0 at the top; optionally a square region of
+    interest drawn on it, which the mouse drags (``roi_moved`` gives its new x, y, side)."""
+
+    roi_moved = QtCore.Signal(int, int, int)
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -60,7 +67,30 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
+        self.roi = pg.ROI((0, 0), (1, 1), pen=pg.mkPen(ROI_COLOUR, width=2), movable=True, rotatable=False,
+                          resizable=False, removable=False, translateSnap=True)
+        self.roi.setZValue(1)
+        self.roi.hide()
+        self.roi.sigRegionChangeFinished.connect(self._roi_changed)
+        self.view.addItem(self.roi)
         self.setMinimumSize(260, 260)
+
+    def show_roi(self, x: int, y: int, side: int, bounds: tuple[int, int] | None) -> None:
+        """Draw the square ``side`` at ``(x, y)``, draggable within ``bounds`` (width, height);
+        ``bounds=None`` hides it."""
+        self.roi.blockSignals(True)
+        try:
+            self.roi.setVisible(bounds is not None)
+            if bounds is not None:
+                self.roi.maxBounds = QtCore.QRectF(0, 0, *bounds)
+                self.roi.setPos((x, y))
+                self.roi.setSize((side, side))
+        finally:
+            self.roi.blockSignals(False)
+
+    def _roi_changed(self) -> None:
+        x, y = (int(round(v)) for v in self.roi.pos())
+        self.roi_moved.emit(x, y, int(round(self.roi.size()[0])))
 
     def show_rgb(self, rgb: np.ndarray) -> None:
         """Draw an ``(H, W, 3)`` uint8 image, each pixel a square block (no smoothing)."""
@@ -222,21 +252,31 @@ class SettingsPanel(QtWidgets.QWidget):
             self.spins[name] = spin
             form.addRow(name.replace("_", " "), spin)
         self.spins["events_per_frame"].setSingleStep(100)
-        self.noise_filter = QtWidgets.QCheckBox("background-activity filter")
+        self.noise_filter = QtWidgets.QCheckBox("on")
+        self.noise_filter.setToolTip(SETTING_HELP["noise_filter"])
         self.noise_filter.toggled.connect(lambda on: self.changed.emit("noise_filter", on))
-        form.addRow("noise filter", self.noise_filter)
+        self.noise_filter_kind = QtWidgets.QComboBox()
+        self.noise_filter_kind.addItems(NOISE_FILTER_KINDS)
+        self.noise_filter_kind.setToolTip(SETTING_HELP["noise_filter_kind"])
+        self.noise_filter_kind.currentTextChanged.connect(lambda text: self.changed.emit("noise_filter_kind", text))
+        noise = QtWidgets.QHBoxLayout()
+        noise.addWidget(self.noise_filter)
+        noise.addWidget(self.noise_filter_kind, stretch=1)
+        form.addRow("noise filter", noise)
         self.lossless = QtWidgets.QCheckBox("replays never drop (may lag)")
         self.lossless.toggled.connect(lambda on: self.changed.emit("lossless", on))
         form.addRow("lossless", self.lossless)
 
     def show_settings(self, settings: PipelineSettings) -> None:
-        widgets = (self.backend, self.mode, self.noise_filter, self.lossless, *self.spins.values())
+        widgets = (self.backend, self.mode, self.noise_filter, self.noise_filter_kind, self.lossless,
+                   *self.spins.values())
         for widget in widgets:
             widget.blockSignals(True)
         try:
             self.backend.setCurrentText(settings.backend)
             self.mode.setCurrentText(settings.mode)
             self.noise_filter.setChecked(settings.noise_filter)
+            self.noise_filter_kind.setCurrentText(settings.noise_filter_kind)
             self.lossless.setChecked(settings.lossless)
             for name, spin in self.spins.items():
                 spin.setValue(getattr(settings, name))

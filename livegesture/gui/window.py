@@ -23,9 +23,11 @@ from livegesture.gui.images import EventOverlay, frame_rgb
 from livegesture.gui.text import accuracy_text, label_for_key, label_keys_help
 from livegesture.pipeline.decision import label_name
 from livegesture.gui.widgets import ErrorBanner, ImagePanel, PredictionPanel, SettingsPanel, TimelinePlot
+from livegesture.geometry import FieldMapping
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate, error_message
 from livegesture.pipeline.settings import PipelineSettings, save_settings
+from livegesture.sources.resets import OnReset
 from livegesture.sources import CAMERA_PREFIX, open_source
 from livegesture.sources.base import EventSource
 from livegesture.sources.camera import DISCONNECTED, STATUS_CONNECTED, CameraSource
@@ -35,7 +37,7 @@ REFRESH_MS = 33
 """Interval of the display timer (about 30 updates a second)."""
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 0.0)
 """Replay speeds offered; 0 = as fast as possible."""
-RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat);;All files (*)"
+RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat *.dat);;All files (*)"
 MODEL_FILTER = "Models (*.npz *.pkl);;All files (*)"
 DEFAULT_RECORDINGS_DIR = Path("~/livegesture-recordings")
 WINDOW_TITLE = "livegesture"
@@ -58,6 +60,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.config_path = config_path
         self.pipeline: Pipeline | None = None
         self.source_spec: str | None = None
+        self.on_reset: OnReset = "error"
+        """What a recording's timestamp resets do (see :mod:`livegesture.sources.resets`)."""
         self._settings = settings
         self._overlay: EventOverlay | None = None
         self._timeline = DecisionTimeline()
@@ -83,7 +87,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build(self) -> None:
         self.banner = ErrorBanner()
-        self.overlay_panel = ImagePanel("events (ON green, OFF red)")
+        self.overlay_panel = ImagePanel("events (ON green, OFF red); the square: what the network sees")
+        self.overlay_panel.roi_moved.connect(lambda x, y, side: self.change_setting("roi", [x, y, side]))
         self.frame_panel = ImagePanel(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}")
         self.prediction = PredictionPanel(CLASS_NAMES)
         self.timeline_plot = TimelinePlot()
@@ -107,7 +112,8 @@ class MainWindow(QtWidgets.QMainWindow):
         bar = self.addToolBar("controls")
         bar.setObjectName("controls")
         bar.setMovable(False)
-        bar.addAction("Open file\u2026", self.choose_file).setToolTip("replay a recording (.aedat4, .aedat)")
+        bar.addAction("Open file\u2026", self.choose_file).setToolTip(
+            "replay a recording (.aedat4; .aedat AEDAT 2.0 (jAER) or 3.1 (DVS Gesture))")
         bar.addAction("Camera", lambda: self.open_source(CAMERA_PREFIX)).setToolTip("the first iniVation camera found")
         bar.addSeparator()
         self.play_action = bar.addAction("Pause", self.toggle_pause)
@@ -186,7 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Run the pipeline on ``spec`` (a recording path or ``camera``), replacing the running
         one; on failure the message is shown and the running pipeline (if any) goes on."""
         try:
-            source = open_source(spec)
+            source = open_source(spec, self.on_reset)
         except Exception as err:  # a bad file, no camera: say so in the window
             self.show_error(error_message("source", err))
             return False
@@ -214,6 +220,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_error = self._camera_problem = None
         width, height = pipeline.source.sensor_size
         self.source_label.setText(f"  {pipeline.source.name}  ({width}\u00d7{height})")
+        self._show_geometry()
         self.statusBar().showMessage(f"playing {pipeline.source.name}")
         pipeline.start()
         self._update_transport()
@@ -238,7 +245,21 @@ class MainWindow(QtWidgets.QMainWindow):
         except LivegestureError as err:
             self.show_error(str(err))
         self.settings_panel.show_settings(self.settings)
+        self._show_geometry()
         self._update_transport()
+
+    def _show_geometry(self) -> None:
+        """Draw the region of interest on the events of a sensor other than a whole DVS128, and
+        say what the network sees."""
+        if self.pipeline is None:
+            return
+        sensor_size = self.pipeline.source.sensor_size
+        mapping = FieldMapping(sensor_size, self.settings.roi)
+        roi = mapping.roi
+        self.overlay_panel.show_roi(roi.x, roi.y, roi.side, None if mapping.identity else sensor_size)
+        source = "" if mapping.identity else f" from {roi.side}\u00d7{roi.side} at ({roi.x}, {roi.y})"
+        self.frame_panel.title.setText(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}{source}")
+        self.frame_panel.setToolTip(f"the network sees {mapping.describe()}")
 
     # -- transport -------------------------------------------------------------------------
 

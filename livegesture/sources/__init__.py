@@ -19,7 +19,9 @@ CAMERA_PREFIX = "camera"
 NETWORK_PREFIX = "tcp://"
 AEDAT_SUFFIX = ".aedat"
 AEDAT4_SUFFIX = ".aedat4"
-RECORDING_SUFFIXES = (AEDAT_SUFFIX, AEDAT4_SUFFIX)
+JAER_SUFFIX = ".dat"
+"""jAER's older suffix: read when the file is AEDAT 2.0."""
+RECORDING_SUFFIXES = (AEDAT_SUFFIX, AEDAT4_SUFFIX, JAER_SUFFIX)
 AEDAT2_VERSION = b"#!AER-DAT2"
 """The first bytes of an AEDAT 2.0 file; other ``.aedat`` files are read as AEDAT 3.1."""
 
@@ -39,7 +41,7 @@ def open_source(spec: str | Path, on_reset: OnReset = "error") -> EventSource:
     ``camera`` opens the first camera found, ``camera:SERIAL`` a given one, ``tcp://HOST:PORT``
     a DV event stream (dv-processing's network server, e.g. DV's ``Network TCP server`` output);
     a ``.aedat`` path an AEDAT 2.0 (jAER) or AEDAT 3.1 (DVS Gesture) file, told apart by its first
-    line, a ``.aedat4`` path a DV recording. ``on_reset`` says what a recording's timestamp resets
+    line (jAER's ``.dat`` files when they are AEDAT 2.0), a ``.aedat4`` path a DV recording. ``on_reset`` says what a recording's timestamp resets
     do (see :mod:`livegesture.sources.resets`).
     """
     text = str(spec)
@@ -54,7 +56,7 @@ def open_source(spec: str | Path, on_reset: OnReset = "error") -> EventSource:
         return NetworkSource.from_address(text)
     path = Path(text)
     suffix = path.suffix.lower()
-    if suffix == AEDAT_SUFFIX and is_aedat2(path):
+    if suffix in (AEDAT_SUFFIX, JAER_SUFFIX) and is_aedat2(path):
         from livegesture.sources.aedat2 import Aedat2Recording
 
         return Aedat2Recording(path, on_reset=on_reset)
@@ -67,7 +69,7 @@ def open_source(spec: str | Path, on_reset: OnReset = "error") -> EventSource:
 
         return Aedat4Recording(path, on_reset=on_reset)
     raise EventFormatError(path, "unknown recording type: expected .aedat (AEDAT 2.0 or 3.1), .aedat4, "
-                                 "'camera' or 'tcp://HOST:PORT'")
+                                 ".dat (AEDAT 2.0), 'camera' or 'tcp://HOST:PORT'")
 
 
 @dataclass(frozen=True)
