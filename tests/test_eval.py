@@ -140,7 +140,10 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     assert evaluation.to_dict()["interrupted"]
 
 
-def test_a_process_pool_gives_the_same_results_and_stops_on_ctrl_c(tmp_path):
+def test_a_process_pool_gives_the_same_results_and_stops_on_ctrl_c(tmp_path, monkeypatch):
+    from livegesture.evaluate import pool
+
+    monkeypatch.setattr(pool, "POOL_STARTUP_S", 0.0)  # the pool always pays: its workers run
     model = forced_model(tmp_path)
     for name, case in (("a", HAND_CASE[:3]), ("b", HAND_CASE[3:])):
         write_gestures(tmp_path / f"{name}.aedat", case)
