@@ -44,8 +44,7 @@ import numpy as np
 
 from livegesture.events import DVS128_SIZE, EVENT_DTYPE, EventFormatError, SensorSize, validate_events
 from livegesture.sources.base import InMemoryRecording
-from livegesture.sources.labels import labels_path_for, read_labels
-from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets, shift_labels
+from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets
 
 VERSION_LINE = b"#!AER-DAT2.0"
 END_OF_HEADER_LINE = b"#end of ascii header"
@@ -265,24 +264,16 @@ def write_aedat2(path: str | Path, events: np.ndarray, chip_class_name: str = "c
 class Aedat2Recording(InMemoryRecording):
     """An AEDAT 2.0 file as an event source, read whole when opened (see :class:`InMemoryRecording`).
 
-    ``labels`` come from a ``*_labels.csv`` sidecar when there is one (moved as the events were
-    when ``on_reset`` rebases or splits); ``chip``, ``skipped``, ``trailing_bytes``, ``resets``
-    and ``header`` are those of :func:`read_aedat2`.
+    ``chip``, ``skipped``, ``trailing_bytes``, ``resets`` and ``header`` are those of :func:`read_aedat2`.
     """
 
     def __init__(self, path: str | Path, *, batch_events: int = DEFAULT_BATCH_EVENTS,
                  on_reset: OnReset = "error") -> None:
-        self.path = Path(path)
-        self.name = str(self.path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", IncompleteRecordingWarning)  # reported as trailing_bytes instead
-            data = read_aedat2(self.path, on_reset)
-        super().__init__(data.events, batch_events)
-        self.sensor_size = data.sensor_size
+            data = read_aedat2(path, on_reset)
+        super().__init__(path, data.events, data.sensor_size, data.resets, batch_events)
         self.chip = data.chip
         self.skipped = data.skipped
         self.trailing_bytes = data.trailing_bytes
-        self.resets = data.resets
         self.header = data.header
-        labels_path = labels_path_for(self.path)
-        self.labels = shift_labels(read_labels(labels_path), data.resets) if labels_path.exists() else None

@@ -30,8 +30,7 @@ import numpy as np
 
 from livegesture.events import DVS128_SIZE, EVENT_DTYPE, NUMPY_THREADS, EventFormatError, SensorSize, validate_events
 from livegesture.sources.base import InMemoryRecording
-from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets, shift_labels
-from livegesture.sources.labels import labels_path_for, read_labels
+from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets
 
 MAGIC = b"#!AER-DAT"
 VERSION_LINE = b"#!AER-DAT3.1"
@@ -317,20 +316,12 @@ def write_aedat3(
 class Aedat3Recording(InMemoryRecording):
     """An AEDAT 3.1 file as an event source, read whole when opened (see :class:`InMemoryRecording`).
 
-    ``labels`` come from the sidecar ``*_labels.csv`` when there is one (moved as the events
-    were when ``on_reset`` rebases or splits); ``invalid_events``, ``header`` and ``resets``
-    are those of :func:`read_aedat3`.
+    ``invalid_events``, ``header`` and ``resets`` are those of :func:`read_aedat3`.
     """
 
     def __init__(self, path: str | Path, *, batch_events: int = DEFAULT_BATCH_EVENTS,
                  on_reset: OnReset = "error") -> None:
-        self.path = Path(path)
-        self.name = str(self.path)
-        data = read_aedat3(self.path, on_reset)
-        super().__init__(data.events, batch_events)
-        self.sensor_size = data.sensor_size
+        data = read_aedat3(path, on_reset)
+        super().__init__(path, data.events, data.sensor_size, data.resets, batch_events)
         self.invalid_events = data.invalid_events
         self.header = data.header
-        self.resets = data.resets
-        labels_path = labels_path_for(self.path)
-        self.labels = shift_labels(read_labels(labels_path), data.resets) if labels_path.exists() else None
