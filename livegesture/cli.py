@@ -79,6 +79,7 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
     for name in ("model", "backend"):
         p.add_argument("--" + name, **_setting_options()[name])
     p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
 
 

@@ -3,6 +3,8 @@ identity on a DVS128; >= 95 % of the events inside the ROI reach the network's f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,10 @@ from livegesture.geometry import FIELD_SIZE, FieldMapping, GeometryError, Region
 from livegesture.integrate import NET_INPUT_SIZE, integrate_sample
 from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.settings import PipelineSettings
+from livegesture.sources import read_recording
 
 SENSORS = [(240, 180), (320, 240), (346, 260), (640, 480)]
+REAL_DAVIS346 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis346_sample.aedat4"
 
 
 def random_events(n: int, sensor_size, seed: int = 0) -> np.ndarray:
@@ -93,3 +97,13 @@ def test_the_frame_builder_integrates_the_field():
 def test_a_roi_that_does_not_fit_is_refused(roi, problem):
     with pytest.raises(GeometryError, match=problem):
         FieldMapping((346, 260), roi)
+
+
+def test_a_real_davis346_recording_reaches_the_frame():
+    if not REAL_DAVIS346.is_file():
+        pytest.skip("../shared/data is not present")
+    recording = read_recording(REAL_DAVIS346)
+    mapped = FieldMapping(recording.sensor_size)(recording.events)
+    read = read_by_reference(FIELD_SIZE[0])
+    assert len(mapped) > 0.9 * len(recording.events)  # the scene lies mostly in the centred square
+    assert (read[mapped["x"]] & read[mapped["y"]]).mean() >= 0.95

@@ -108,3 +108,35 @@ def test_ctrl_c_stops_cleanly(private_config):
     finally:
         process.kill()
     assert rc == 130 and "Traceback" not in process.stderr.read()
+
+
+def test_a_jaer_davis_recording_with_a_reset_runs_headless_through_its_roi(capsys, tmp_path):
+    """The shipped DVS128 session as a DAVIS346 jAER file: moved into the default ROI (scale
+    260:128), then restarted mid-way (a timestamp reset): with --on-reset rebase every event
+    inside the ROI is integrated, with the noise filter's share in the figures."""
+    import numpy as np
+
+    from livegesture.sources import read_recording
+    from livegesture.sources.aedat2 import write_aedat2
+
+    events = read_recording(RECORDING).events[:60_000].copy()
+    events["x"] = 43 + events["x"].astype(np.int64) * 2  # inside the centred 260x260 square of 346x260
+    events["y"] = events["y"].astype(np.int64) * 2
+    half = len(events) // 2
+    path = tmp_path / "davis.aedat"
+    write_aedat2(path, events[:half], "eu.seebetter.ini.chips.davis.Davis346B")
+    second = tmp_path / "second.aedat"
+    restarted = events[half:].copy()
+    restarted["t"] -= int(restarted["t"][0]) - 5  # the camera restarted: time starts again near 0
+    write_aedat2(second, restarted, "eu.seebetter.ini.chips.davis.Davis346B")
+    path.write_bytes(path.read_bytes() + second.read_bytes()[second.read_bytes().index(b"Header\r\n") + 8:])
+    args = ["run", str(path), "--headless", "--speed", "0", "--lossless", "--backend", "fast", "--noise-filter"]
+    assert main(args) == 2
+    assert "timestamp reset at event 30,000" in capsys.readouterr().err
+    assert main([*args, "--on-reset", "rebase", "--no-noise-filter"]) == 0
+    out = capsys.readouterr().out
+    assert "346x260, the network sees 260x260 at (43, 0) of the 346x260 sensor" in out
+    events_in, frames = (int(g.replace(",", "")) for g in done_line(out).groups()[:2])
+    assert events_in == len(events) and frames == len(events) // PipelineSettings().events_per_frame
+    assert main([*args, "--on-reset", "rebase"]) == 0
+    assert "noise filter keeps" in capsys.readouterr().out

@@ -55,4 +55,4 @@ def gui(args: argparse.Namespace) -> int:
     """``livegesture gui [SOURCE]``: settings from the config file, ``--model`` and ``--backend`` on top."""
     from livegesture.commands import settings_from_args
 
-    return run_gui(args.source, settings_from_args(args), args.config, args.duration)
+    return run_gui(args.source, settings_from_args(args), args.config, args.duration, args.on_reset)

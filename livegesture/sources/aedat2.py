@@ -177,9 +177,9 @@ def chip_class(header: tuple[str, ...]) -> str | None:
 def _unwrap(timestamps: np.ndarray) -> np.ndarray:
     """int32 timestamps as int64, continued across jAER's 2**32 us wraps."""
     t = timestamps.astype(np.int64)
-    wraps = np.flatnonzero(np.diff(t) < -(TIMESTAMP_WRAP // 2))
-    for index in wraps.tolist():
-        t[index + 1:] += TIMESTAMP_WRAP
+    wrapped = np.diff(t, prepend=t[:1]) < -(TIMESTAMP_WRAP // 2)
+    if wrapped.any():
+        t += np.cumsum(wrapped) * TIMESTAMP_WRAP
     return t
 
 
