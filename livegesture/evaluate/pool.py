@@ -35,8 +35,10 @@ Task = TypeVar("Task")
 Result = TypeVar("Result")
 
 POOL_STARTUP_S = 3.0
-"""Seconds until a pool of workers that load the shipped model returns its first result, measured
-by ``benchmarks/bench_eval.py`` on the 2-core development machine (2.2-2.9 s, busy machine)."""
+"""Seconds until a pool of 2 workers that load the shipped model returns its first result, as
+``benchmarks/bench_eval.py`` measures it: 2.9 s and 5.5 s on the shared 2-core development machine
+(load average 5-7). The lower figure: misjudging it low starts a pool that barely pays, misjudging
+it high keeps work in one process that a pool would have done faster."""
 
 
 def pool_pays(rest_seconds: float, workers: int, startup_s: float | None = None) -> bool:
