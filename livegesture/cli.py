@@ -209,7 +209,8 @@ _SETTING_TYPES: dict[str, dict] = {
     "min_event_rate": {"type": float},
     "noise_filter": {"action": argparse.BooleanOptionalAction},
     "noise_filter_kind": {"metavar": "KIND"},
-    "noise_filter_window_us": {"type": int, "metavar": "US"}, "roi": {"type": int, "nargs": 3, "metavar": ("X", "Y", "SIDE")},
+    "noise_filter_window_us": {"type": int, "metavar": "US"},
+    "roi": {"type": int, "nargs": 3, "metavar": ("X", "Y", "SIDE")},
 }
 
 

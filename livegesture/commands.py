@@ -153,7 +153,8 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     pipeline = Pipeline(open_source(source_spec, on_reset), settings=settings)
     source = pipeline.source
     width, height = source.sensor_size
-    print(f"{source.name}: {width}x{height}, the network sees {check_roi(settings.roi, source.sensor_size).describe(source.sensor_size)}")
+    seen = check_roi(settings.roi, source.sensor_size).describe(source.sensor_size)
+    print(f"{source.name}: {width}x{height}, the network sees {seen}")
     print(f"model {settings.model}; backend {resolve_backend(settings.backend)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")

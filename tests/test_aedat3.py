@@ -214,7 +214,8 @@ GOOD_PACKET = packet([(word(1, 2, 1), 10), (word(3, 4, 0), 20)])
     (HEADER + packet([(0, 0)], event_type=0)[:-1], "1 bytes missing"),
     (HEADER + packet([(word(1, 2, 1), 10)], size=4), f"polarity packet at byte {len(HEADER)} has eventSize 4"),
     (HEADER + packet([(word(200, 2, 1), 10)]), "outside the 128x128 sensor"),
-    (HEADER + packet([(word(1, 2, 1), 10), (word(1, 2, 1), 5)]), "timestamp reset at event 1: time goes from 10 us back to 5 us"),
+    (HEADER + packet([(word(1, 2, 1), 10), (word(1, 2, 1), 5)]),
+     "timestamp reset at event 1: time goes from 10 us back to 5 us"),
     (HEADER + packet([(word(1, 2, 1), 10)], overflow=1) + packet([(word(1, 2, 1), 20)]), "timestamp reset at event 1"),
 ])
 def test_bad_input_names_file_and_problem(tmp_path, content, problem):

@@ -2,9 +2,10 @@
 
 Exactly as the nets are trained and tested: the gesture's events (``start <= t < end``)
 -> :func:`~livegesture.geometry.integrate_field` (the sensor's region of interest mapped to the
-128x128 field, the identity on a DVS128, then the model's ``timesteps`` equal-count frames) -> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the
-model's drain steps) -> argmax of the output spike counts (ties go to the lower class, as
-``numpy.argmax``; a silent net predicts class 0, as the reference does). The accuracy is
+128x128 field, the identity on a DVS128, then the model's ``timesteps`` equal-count frames)
+-> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the model's drain steps)
+-> argmax of the output spike counts (ties go to the lower class, as ``numpy.argmax``; a
+silent net predicts class 0, as the reference does). The accuracy is
 the number to compare with published DVS Gesture accuracies.
 
 Work is split by recording (a recording is read once per worker); a gesture that cannot

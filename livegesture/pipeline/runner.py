@@ -292,9 +292,10 @@ class Pipeline:
 
         ``speed`` acts at once; ``events_per_frame``, ``frames_per_window``, the noise filter's
         settings and ``roi`` (checked against the sensor here) rebuild the integrator at the
-        next batch (its partial frame is dropped); the schedule and prediction settings restart the engine with a clear at the
-        next frame; ``backend`` or ``model`` make a new engine there (a failure is reported by
-        :meth:`poll` and the previous one stays). ``lossless`` applies to the next queue put.
+        next batch (its partial frame is dropped); the schedule and prediction settings restart
+        the engine with a clear at the next frame; ``backend`` or ``model`` make a new engine
+        there (a failure is reported by :meth:`poll` and the previous one stays). ``lossless``
+        applies to the next queue put.
         """
         if "roi" in changes:
             check_roi(changes["roi"], self.source.sensor_size)

@@ -41,8 +41,8 @@ def open_source(spec: str | Path, on_reset: OnReset = "error") -> EventSource:
     ``camera`` opens the first camera found, ``camera:SERIAL`` a given one, ``tcp://HOST:PORT``
     a DV event stream (dv-processing's network server, e.g. DV's ``Network TCP server`` output);
     a ``.aedat`` path an AEDAT 2.0 (jAER) or AEDAT 3.1 (DVS Gesture) file, told apart by its first
-    line (jAER's ``.dat`` files when they are AEDAT 2.0), a ``.aedat4`` path a DV recording. ``on_reset`` says what a recording's timestamp resets
-    do (see :mod:`livegesture.sources.resets`).
+    line (jAER's ``.dat`` files when they are AEDAT 2.0), a ``.aedat4`` path a DV recording.
+    ``on_reset`` says what a recording's timestamp resets do (see :mod:`livegesture.sources.resets`).
     """
     text = str(spec)
     if text == CAMERA_PREFIX or text.startswith(CAMERA_PREFIX + ":"):

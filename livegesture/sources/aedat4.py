@@ -147,7 +147,8 @@ def _check_file(path: Path) -> None:
         return
     if start.startswith(AEDAT_MAGIC):
         version = start[len(AEDAT_MAGIC):].split(b"\r")[0].split(b"\n")[0].decode("ascii", "replace")
-        raise EventFormatError(path, f"this is an AEDAT {version} file, not AEDAT 4.0 (AEDAT 2.0 and 3.1 files use the .aedat extension)")
+        raise EventFormatError(path, f"this is an AEDAT {version} file, not AEDAT 4.0 (AEDAT 2.0 and 3.1 files use "
+                                     "the .aedat extension)")
     raise EventFormatError(path, "not an aedat4 file: it does not start with '#!AER-DAT4.0'")
 
 

@@ -67,15 +67,18 @@ class ResetHandler:
         places = np.flatnonzero(t[1:] < t[:-1]) + 1
         if self._last_t is not None and t[0] < self._last_t:
             places = np.concatenate(([0], places))
-        if not len(places) and not self._shift:
-            out = events
+        if not len(places):
+            out = events if not self._shift else events.copy()
+            if self._shift:
+                out["t"] += self._shift
         else:
             self._check(events, places)
             out = events.copy()
             starts = places.tolist()
-            bounds = [*([0] if not starts or starts[0] else []), *starts, len(events)]
+            reset_at = set(starts)
+            bounds = [*([0] if starts[0] else []), *starts, len(events)]
             for start, end in zip(bounds[:-1], bounds[1:]):
-                if start in starts:
+                if start in reset_at:
                     before = self._last_t if start == 0 else int(t[start - 1])
                     after = int(t[start])
                     self._shift += before - after + (SPLIT_GAP_US if self.on_reset == "split" else 0)
@@ -90,14 +93,15 @@ class ResetHandler:
             return
         first = int(places[0])
         before = self._last_t if first == 0 else int(events["t"][first - 1])
+        places_text = f"{len(places)} such place{'s' * (len(places) != 1)}"
         raise EventFormatError(
             self.source, f"timestamp reset at event {self._events_seen + first:,}: time goes from {before:,} us "
-                         f"back to {int(events['t'][first]):,} us ({len(places)} such place{'s' * (len(places) != 1)} in "
-                         f"the events read; a camera restarted?); "
-                         f"--on-reset rebase or split reads it")
+                         f"back to {int(events['t'][first]):,} us ({places_text} in the events read; a camera "
+                         f"restarted?); --on-reset rebase or split reads it")
 
 
-def resolve_resets(events: np.ndarray, on_reset: OnReset, source: object) -> tuple[np.ndarray, tuple[TimestampReset, ...]]:
+def resolve_resets(events: np.ndarray, on_reset: OnReset,
+                   source: object) -> tuple[np.ndarray, tuple[TimestampReset, ...]]:
     """All ``events`` of a recording with their resets handled (:class:`ResetHandler`), and the resets."""
     handler = ResetHandler(on_reset, source)
     return handler(events), tuple(handler.resets)
