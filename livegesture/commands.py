@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -33,6 +34,8 @@ REPORT_INTERVAL_S = 1.0
 """Headless: seconds between two printed lines."""
 POLL_INTERVAL_S = 0.1
 """Headless: seconds between two polls of the pipeline."""
+LIVE_INFO_S = 2.0
+"""``info`` on a camera or network stream: seconds of it described."""
 NAME_WIDTH = 27
 """Width of the longest DVS Gesture class name (right arm counter-clockwise)."""
 
@@ -44,11 +47,18 @@ def info(args: argparse.Namespace) -> int:
     with open_source(args.source, args.on_reset) as source:
         roi = check_roi(settings.roi, source.sensor_size)
         parts = _Parts()
-        for batch in source:
-            parts.add(batch, getattr(source, "resets", ()))
+        sampling = threading.Timer(LIVE_INFO_S, source.close) if source.live else None  # a live source never ends
+        if sampling is not None:
+            sampling.start()
+        try:
+            for batch in source:
+                parts.add(batch, getattr(source, "resets", ()))
+        finally:
+            if sampling is not None:
+                sampling.cancel()
         width, height = source.sensor_size
         total = parts.total
-        print(f"{source.name}")
+        print(f"{source.name}" + (f" (live: {LIVE_INFO_S:g} s sampled)" if source.live else ""))
         print(f"  sensor      {width} x {height}" + (f" ({source.chip})" if getattr(source, "chip", "") else ""))
         print(f"  network     sees {roi.describe(source.sensor_size)}")
         print(f"  events      {total:,} ({parts.counts[1]:,} ON, {parts.counts[0]:,} OFF)")

@@ -85,3 +85,34 @@ def test_events_written_by_a_network_writer_arrive_in_order():
             threading.Event().wait(0.01)
         assert writer.getClientCount() == 0
         del writer
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_info_describes_a_few_seconds_of_a_live_stream(capsys):
+    port = free_port()
+    writer = dv.io.NetworkWriter("127.0.0.1", port, dv.io.Stream.EventStream(0, "events", "DVXplorer_test", SIZE))
+
+    def feed() -> None:  # a steady stream, until the client goes
+        t = 1_000_000
+        while not stop.is_set():
+            if writer.getClientCount():
+                writer.writeEvents(to_event_store(make_events(t + np.arange(100), np.arange(100), np.arange(100),
+                                                              np.ones(100))))
+                t += 100
+            stop.wait(0.01)
+
+    stop = threading.Event()
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        assert main(["info", f"tcp://127.0.0.1:{port}"]) == 0
+    finally:
+        stop.set()
+        feeder.join()
+        for _ in range(500):
+            if not writer.getClientCount():
+                break
+            threading.Event().wait(0.01)
+        del writer
+    out = capsys.readouterr().out
+    assert "(live: 2 s sampled)" in out and "320 x 240" in out and "sees 240x240 at (40, 0)" in out
