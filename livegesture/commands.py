@@ -27,7 +27,7 @@ from livegesture.pipeline.settings import (
 )
 from livegesture.sources import open_source
 from livegesture.sources.labels import GestureSegment
-from livegesture.sources.resets import OnReset
+from livegesture.sources.resets import OnReset, TimestampReset
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "recordings" / "demo_session.aedat4"
 REPORT_INTERVAL_S = 1.0
@@ -52,7 +52,7 @@ def info(args: argparse.Namespace) -> int:
             sampling.start()
         try:
             for batch in source:
-                parts.add(batch, getattr(source, "resets", ()))
+                parts.add(batch)
         finally:
             if sampling is not None:
                 sampling.cancel()
@@ -67,12 +67,14 @@ def info(args: argparse.Namespace) -> int:
             print("  skipped     " + ", ".join(f"{n:,} {kind}" for kind, n in skipped.items()) + " records (not DVS)")
         if getattr(source, "trailing_bytes", 0):
             print(f"  truncated   {source.trailing_bytes} bytes after the last whole record")
-        for number, (first, last, count) in enumerate(parts.spans(), start=1):
+        resets = getattr(source, "resets", ())
+        spans = parts.spans(resets)
+        for number, (first, last, count) in enumerate(spans, start=1):
             span_s = (last - first) / 1e6
             rate = f", {count / span_s:,.0f} events/s" if span_s > 0 else ""
-            label = "time" if len(parts.spans()) == 1 else f"part {number}"
+            label = "time" if len(spans) == 1 else f"part {number}"
             print(f"  {label:<11} {first:,} .. {last:,} us ({span_s:.3f} s{rate})")
-        for reset in getattr(source, "resets", ()):
+        for reset in resets:
             print(f"  reset       at {reset.describe()}, {args.on_reset}: later times shifted by {reset.shift_us:,} us")
         if source.labels:
             print(f"  labels      {len(source.labels)} gestures")
@@ -82,35 +84,31 @@ def info(args: argparse.Namespace) -> int:
 
 
 class _Parts:
-    """Event counts and time spans of a stream, one span per part between timestamp resets."""
+    """Event counts and time span of a stream; :meth:`spans` cuts the span at timestamp resets."""
 
     def __init__(self) -> None:
         self.counts = np.zeros(2, dtype=np.int64)
-        self._times: list[np.ndarray] = []
-        self._resets: tuple = ()
+        self.first: int | None = None
+        self.last = 0
 
-    def add(self, batch: np.ndarray, resets: tuple) -> None:
+    def add(self, batch: np.ndarray) -> None:
         if batch.size:
             self.counts += np.bincount(batch["p"], minlength=2)
-            self._times.append(batch["t"][[0, -1]])
-        self._resets = resets
+            self.first = int(batch["t"][0]) if self.first is None else self.first
+            self.last = int(batch["t"][-1])
 
     @property
     def total(self) -> int:
         return int(self.counts.sum())
 
-    def spans(self) -> list[tuple[int, int, int]]:
-        """(first, last, events) of each part, in the timestamps read."""
-        if not self._times:
+    def spans(self, resets: tuple[TimestampReset, ...]) -> list[tuple[int, int, int]]:
+        """(first, last timestamp, events) of each part, in the timestamps read (shifted)."""
+        if self.first is None:
             return []
-        ends = np.concatenate(self._times)
-        first, last = int(ends[0]), int(ends[-1])
-        if not self._resets:
-            return [(first, last, self.total)]
-        # parts begin at the resets' events; their first timestamps are the recorded one plus the shift
-        starts = [first, *(r.after_us + r.shift_us for r in self._resets)]
-        stops = [r.before_us + (self._resets[i - 1].shift_us if i else 0) for i, r in enumerate(self._resets)] + [last]
-        bounds = [0, *(r.index for r in self._resets), self.total]
+        shifts = [0, *(r.shift_us for r in resets)]
+        starts = [self.first, *(r.after_us + r.shift_us for r in resets)]
+        stops = [*(r.before_us + shift for r, shift in zip(resets, shifts)), self.last]
+        bounds = [0, *(r.index for r in resets), self.total]
         return [(a, b, hi - lo) for a, b, lo, hi in zip(starts, stops, bounds[:-1], bounds[1:])]
 
 
