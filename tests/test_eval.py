@@ -304,3 +304,31 @@ def test_a_davis346_jaer_recording_is_evaluated_through_its_region_of_interest(t
                  "50", "128", "-o", str(out), "--no-progress"]) == 0
     report = json.loads((out / "eval.json").read_text())
     assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
+
+
+def test_a_recording_with_a_reset_is_evaluated_with_its_labels_moved(tmp_path, capsys):
+    """The hand case's second half restarted near t = 0 (a camera restart), its label rows in the
+    restarted time: refused by default, and with --on-reset split the same predictions as before."""
+    model = forced_model(tmp_path)
+    segments = write_gestures(tmp_path / "whole.aedat", HAND_CASE)
+    events = read_aedat3(tmp_path / "whole.aedat").events
+    cut = int(np.searchsorted(events["t"], segments[3].start_us))
+    offset = segments[3].start_us - 1_000  # the restarted camera's clock reads 1,000 us at gesture 4
+    later = events[cut:].copy()
+    later["t"] -= offset
+    first, second = tmp_path / "first.aedat", tmp_path / "second.aedat"
+    write_aedat3(first, events[:cut], DVS128_SIZE)
+    write_aedat3(second, later, DVS128_SIZE)
+    end_of_header = b"#!END-HEADER\r\n"
+    recording = tmp_path / "restarted" / "user01_led.aedat"
+    recording.parent.mkdir()
+    recording.write_bytes(first.read_bytes() + second.read_bytes().split(end_of_header, 1)[1])
+    moved = [*segments[:3], *(GestureSegment(s.label, s.start_us - offset, s.end_us - offset) for s in segments[3:])]
+    write_labels(labels_path_for(recording), moved)
+    args = ["eval", str(recording), "--model", str(model), "--backend", "fast", "--workers", "1", "--no-progress"]
+    assert main([*args, "-o", str(tmp_path / "refused")]) == 1
+    assert "timestamp reset at event" in capsys.readouterr().out
+    out = tmp_path / "report"
+    assert main([*args, "--on-reset", "split", "-o", str(out)]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
