@@ -21,6 +21,16 @@ SIZE = (320, 240)
 DEADLINE_S = 10.0
 
 
+def wait_for_no_clients(writer) -> None:
+    """dv's writer, destroyed while a client is connected, waits for it forever: let the server
+    see the client go first (bounded)."""
+    for _ in range(500):
+        if not writer.getClientCount():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the client is still connected")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,13 +87,7 @@ def test_events_written_by_a_network_writer_arrive_in_order():
     finally:
         timer.cancel()
         source.close()
-        # dv's writer, destroyed while a client is connected, waits for it forever: let the
-        # server see the client go first (bounded)
-        for _ in range(500):
-            if not writer.getClientCount():
-                break
-            threading.Event().wait(0.01)
-        assert writer.getClientCount() == 0
+        wait_for_no_clients(writer)
         del writer
 
 
@@ -109,10 +113,7 @@ def test_info_describes_a_few_seconds_of_a_live_stream(capsys):
     finally:
         stop.set()
         feeder.join()
-        for _ in range(500):
-            if not writer.getClientCount():
-                break
-            threading.Event().wait(0.01)
+        wait_for_no_clients(writer)
         del writer
     out = capsys.readouterr().out
     assert "(live: 2 s sampled)" in out and "320 x 240" in out and "sees 240x240 at (40, 0)" in out
