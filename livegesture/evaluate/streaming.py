@@ -34,10 +34,10 @@ from livegesture.evaluate.recordings import (
 )
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model
-from livegesture.pipeline.decision import NO_GESTURE_NAME, Decision, RunningPrediction
+from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
-from livegesture.sources.labels import GestureSegment
+from livegesture.sources.labels import NO_GESTURE_NAME, GestureSegment
 from livegesture.sources.resets import OnReset, label_parts
 
 

@@ -43,7 +43,9 @@ from livegesture.backends.network import (
     NetworkError,
 )
 from livegesture.events import LivegestureError
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS, LiveWindow
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.integrate import TIMESTEPS
+from livegesture.model.config import LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "gesture-model.npz"
