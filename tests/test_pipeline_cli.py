@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from livegesture.cli import build_parser, main
-from livegesture.pipeline.options import option_help
+from livegesture.pipeline.options import option_help, settings_from_args
 from livegesture.pipeline.settings import CONFIG_ENV, SETTING_SPECS, PipelineSettings, load_settings
 from livegesture.sources import open_source
 
@@ -85,6 +85,10 @@ def test_paced_headless_run_prints_the_running_prediction_once_a_second(capsys):
     (["--model", "nowhere.npz"], "nowhere.npz: no such model file"),
     (["--drain-steps", "101"], "setting drain_steps must be in 0-100, got 101"),
     (["--events-per-frame", "10000001"], "setting events_per_frame must be in 1-10,000,000"),
+    (["--noise-filter-kind", "median"], "setting noise_filter_kind must be one of background-activity, fast-decay"),
+    (["--noise-filter-window-us", "0"], "setting noise_filter_window_us must be in 1-10,000,000, got 0"),
+    (["--roi", "0", "0", "200"], "does not fit the 128x128 sensor"),
+    (["--roi", "0", "0", "0"], "setting roi must have a SIDE of at least 1"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, options, message):
     assert main(["run", str(RECORDING), "--headless", *options]) == 2
@@ -101,6 +105,18 @@ def test_the_options_are_the_settings_schema():
     assert set(options("eval")) == set(SETTING_SPECS) - {"speed", "lossless"}  # a live run's only
     assert set(options("gui")) == set(options("tune")) == {"model", "backend"}
     assert option_help(SETTING_SPECS["smoothing"]).endswith("(1-100)")
+    assert set(options("info")) == {"roi"}
+
+
+def test_the_roi_option_takes_x_y_side_into_the_tuple_setting(private_config):
+    parser = build_parser()
+    roi = next(action for action in parser._subparsers._group_actions[0].choices["run"]._actions
+               if action.dest == "roi")
+    assert (roi.nargs, roi.metavar) == (3, ("X", "Y", "SIDE")) and roi.help.endswith("(0-65,535)")
+    args = parser.parse_args(["run", str(RECORDING), "--roi", "4", "5", "100"])
+    assert settings_from_args(args).roi == (4, 5, 100) == load_settings(None, {"roi": [4, 5, 100]}).roi
+    with pytest.raises(SystemExit):  # argparse: X Y SIDE, three numbers
+        parser.parse_args(["run", str(RECORDING), "--roi", "4", "5"])
 
 
 def test_demo_still_runs_headless(capsys):
