@@ -20,7 +20,7 @@ from livegesture.events import EventFormatError, LivegestureError
 from livegesture.sources import RECORDING_SUFFIXES, RecordingEvents, read_recording
 from livegesture.sources.dataset import DATASET_DIR, TRIALS_LISTS, DvsGestureFolder, Split
 from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
-from livegesture.sources.resets import OnReset, label_parts, shift_labels
+from livegesture.sources.resets import OnReset, shift_labels
 
 
 @dataclass(frozen=True)
