@@ -50,13 +50,15 @@ def test_ctrl_c_keeps_only_complete_points(tmp_path):
 def test_cli_tune_writes_the_best_setting_to_the_config_file(tmp_path, capsys):
     recording, settings = write_hand_stream(tmp_path)
     config = save_settings(settings.replace(events_per_frame=500, speed=4.0), tmp_path / "config.toml")
-    grid = ["--events-per-frame", "10", "10000", "--clear-every", "2", "--smoothing", "1", "--noise-filter", "off"]
+    grid = ["--events-per-frame", "10", "10000", "--clear-every", "2", "--mode", "periodic", "--smoothing", "1",
+            "--min-output-spikes", "1", "--noise-filter", "off"]
     out = tmp_path / "tuning"
     assert main(["tune", str(recording), "--config", str(config), *grid, "--workers", "2", "-o", str(out),
                  "--no-progress"]) == 0
     assert load_settings(config) == settings.replace(speed=4.0)  # events_per_frame 10; the rest kept
     report = json.loads((out / "tune.json").read_text())
-    assert report["best"] == {"events_per_frame": 10, "clear_every": 2, "smoothing": 1, "noise_filter": False}
+    assert report["best"] == {"events_per_frame": 10, "clear_every": 2, "mode": "periodic", "smoothing": 1,
+                              "min_output_spikes": 1, "noise_filter": False}
     assert [(p["pareto"], p["best"]) for p in report["points"]] == [(True, True), (False, False)]
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "written to" in capsys.readouterr().out
