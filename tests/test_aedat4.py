@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +230,88 @@ def test_writer_refuses_bad_events_with_the_file_name(tmp_path):
     with pytest.raises(EventFormatError, match="cannot create aedat4 file") as info:
         Aedat4Writer(tmp_path / "no" / "such" / "dir.aedat4", SIZE)
     assert "Stacktrace" not in str(info.value)
+
+
+def packet_offsets(path: Path) -> list[tuple[int, int]]:
+    """(header byte, payload size) of every packet of a finalised file, walked here independently."""
+    data = path.read_bytes()
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    header_start = len(VERSION_LINE) + 4
+    table = _data_table_position(data[header_start:header_start + header_size])
+    pos, packets = header_start + header_size, []
+    while pos < table:
+        _, size = struct.unpack_from("<ii", data, pos)
+        packets.append((pos, size))
+        pos += 8 + size
+    return packets
+
+
+def regular_events(n: int) -> np.ndarray:
+    """A sweep over the sensor: compressible, so its packets are mostly LZ4/Zstandard matches, whose
+    offsets and lengths a corruption breaks (random events would be mostly literals)."""
+    i = np.arange(n)
+    return make_events(i * 10, i % SIZE[0], (i // SIZE[0]) % SIZE[1], i % 2)
+
+
+def corrupt_middle_packet(path: Path, compression_error: type[Exception], decompress) -> int:
+    """Overwrite half of the middle packet's payload (from a third into it)
+    with fixed random bytes, checked to break its compressed stream; returns the packet's header byte."""
+    packets = packet_offsets(path)
+    offset, size = packets[len(packets) // 2]
+    data = bytearray(path.read_bytes())
+    start = offset + 8 + size // 3
+    length = size // 2
+    data[start:start + length] = np.random.default_rng(3).bytes(length)
+    with pytest.raises(compression_error):
+        decompress(bytes(data[offset + 8:offset + 8 + size]))
+    path.write_bytes(bytes(data))
+    return offset
+
+
+def read_in_child(path: Path, timeout_s: float = 2.0) -> subprocess.CompletedProcess:
+    """``livegesture info PATH`` in a child process: dv-processing hangs holding the GIL on a
+    corrupt LZ4 packet, which no in-process timeout can interrupt."""
+    return subprocess.run([sys.executable, "-m", "livegesture", "info", str(path)], capture_output=True, text=True,
+                          timeout=timeout_s + 3, cwd=Path(__file__).parents[1])
+
+
+def test_corrupt_lz4_event_packet_is_reported_instead_of_hanging(tmp_path):
+    import lz4.frame
+
+    path = tmp_path / "corrupt.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)  # several packets
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    start = time.monotonic()
+    result = read_in_child(path)
+    assert time.monotonic() - start < 5  # of which ~1-2 s start the interpreter
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"livegesture: error: {path}: corrupt event packet at byte {offset} "
+                                     "(LZ4: LZ4F_decompress failed with code: ERROR_decompressionFailed)")
+
+
+def test_corrupt_zstd_event_packet_is_reported(tmp_path):
+    import dv_processing as dv
+    import zstandard
+
+    path = tmp_path / "corrupt_zstd.aedat4"
+    config = dv.io.MonoCameraWriter.EventOnlyConfig("cam", SIZE, dv.CompressionType.ZSTD)
+    writer = dv.io.MonoCameraWriter(str(path), config)
+    events = regular_events(100_000)
+    for lo in range(0, events.size, 20_000):
+        writer.writeEvents(to_event_store(events[lo:lo + 20_000]))
+    del writer
+    assert np.array_equal(read_all(path), events)
+    offset = corrupt_middle_packet(path, zstandard.ZstdError, zstandard.ZstdDecompressor().decompress)
+    with pytest.raises(EventFormatError, match=rf"corrupt event packet at byte {offset} \(ZSTD: "):
+        read_all(path)
+
+
+def test_corrupt_packet_header_is_refused_at_open(tmp_path):
+    path = tmp_path / "header.aedat4"
+    write_aedat4(path, random_events(200_000, seed=6), SIZE)
+    offset, size = packet_offsets(path)[1]
+    data = bytearray(path.read_bytes())
+    data[offset + 4:offset + 8] = struct.pack("<i", size + 1000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(EventFormatError, match=rf"corrupt packet header at byte {offset + 8 + size + 1000}"):
+        Aedat4Recording(path)

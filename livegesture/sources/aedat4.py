@@ -14,9 +14,15 @@ What dv-processing 2.0.4 does with damaged files, and what this module reports:
   and silently drops a partial last one. We walk the packet headers, and
   :attr:`Aedat4Recording.incomplete` says what is missing (also issued as an
   :class:`IncompleteRecordingWarning`); the events that are there are read;
-- a corrupted compressed event packet can make ``getNextEventBatch`` loop forever while
-  holding the GIL (seen with 200 flipped bytes in an LZ4 payload); nothing in Python can
-  interrupt that, so such a file hangs the reader.
+- a corrupted compressed event packet makes ``getNextEventBatch`` loop forever while holding
+  the GIL: its LZ4 decoder (``Lz4DecompressionSupport::decompress``) loops while input is
+  left, and after an ``LZ4F_decompress`` error it resets the context without consuming any.
+  DV writes LZ4 frames without checksums, so nothing else notices. :class:`PacketGuard`
+  therefore decompresses each event packet with the reference LZ4 / Zstandard libraries
+  (``lz4``, ``zstandard``: the same formats, from their authors) just before dv reads it and
+  raises :class:`EventFormatError` "corrupt event packet at byte N" instead; it also walks
+  the packet headers (stream id and size) at open and refuses a chain that does not reach
+  the file's index. Checking costs about 1 ms per MB of file, in the reading thread.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+import xml.etree.ElementTree as ElementTree
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dv_processing as dv
+import lz4.frame
 import numpy as np
+import zstandard
 
 from livegesture.events import EVENT_DTYPE, EventFormatError, SensorSize, StreamValidator
 from livegesture.sources.base import EventSource
@@ -42,6 +52,14 @@ INT32 = struct.Struct("<i")
 PACKET_HEADER = struct.Struct("<ii")
 """Stream id and payload size of one packet."""
 EVENTS_STREAM = "events"
+"""The stream ``getNextEventBatch`` reads (its default ``streamName``)."""
+EVENTS_TYPE = "EVTS"
+"""The flatbuffer identifier of an event packet (the streams' ``typeIdentifier``)."""
+EVENT_STRUCT_BYTES = 16
+"""One ``dv::Event`` in a packet: int64 timestamp, int16 x, int16 y, bool polarity, padding."""
+MAX_PACKET_BYTES = 1 << 28
+"""A decompressed packet declaring more than this (256 MiB, some 16 M events) is corrupt:
+DV writes packets of at most a few MB."""
 DEFAULT_CAMERA_NAME = "livegesture"
 WRITE_CHUNK_EVENTS = 1 << 16
 """Events per EventStore (and so per file packet) when writing; bounds the temporary lists."""
@@ -93,40 +111,191 @@ def to_event_store(events: np.ndarray) -> dv.EventStore:
     return store
 
 
+def _field(buffer: bytes, table: int, index: int) -> int | None:
+    """Position of field ``index`` of the flatbuffer table at ``table``, or None when absent."""
+    (vtable_back,) = struct.unpack_from("<i", buffer, table)
+    vtable = table - vtable_back
+    (vtable_size,) = struct.unpack_from("<H", buffer, vtable)
+    slot = vtable + 4 + 2 * index
+    if slot + 2 > vtable + vtable_size:
+        return None
+    (offset,) = struct.unpack_from("<H", buffer, slot)
+    return table + offset if offset else None
+
+
+def _string(buffer: bytes, position: int) -> str:
+    """The flatbuffer string whose offset is at ``position``."""
+    start = position + struct.unpack_from("<I", buffer, position)[0]
+    (length,) = struct.unpack_from("<I", buffer, start)
+    return buffer[start + 4:start + 4 + length].decode("utf-8", "replace")
+
+
 def _data_table_position(io_header: bytes) -> int:
     """``dataTablePosition`` (field 1, int64, default -1) of the IOHeader flatbuffer."""
     (root,) = struct.unpack_from("<I", io_header, 0)
-    (vtable_back,) = struct.unpack_from("<i", io_header, root)
-    vtable = root - vtable_back
-    (vtable_size,) = struct.unpack_from("<H", io_header, vtable)
-    slot = vtable + 4 + 2 * 1
-    if slot + 2 > vtable + vtable_size:
-        return -1
-    (field,) = struct.unpack_from("<H", io_header, slot)
-    return struct.unpack_from("<q", io_header, root + field)[0] if field else -1
+    field = _field(io_header, root, 1)
+    return struct.unpack_from("<q", io_header, field)[0] if field is not None else -1
 
 
-def _incompleteness(path: Path) -> str | None:
-    """What is wrong with a file dv opened: None if finalised, else whether it ends mid-packet."""
+@dataclass(frozen=True)
+class Packet:
+    """One packet of the file: the byte its header starts at, its stream id and payload size."""
+
+    offset: int
+    stream_id: int
+    size: int
+
+    @property
+    def payload(self) -> int:
+        return self.offset + PACKET_HEADER.size
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """What the IOHeader says and the packet headers hold (see the module notes).
+
+    ``compression`` is the IOHeader's ``CompressionType`` (field 0: NONE, LZ4, LZ4_HIGH,
+    ZSTD, ZSTD_HIGH), the stream ids come from its info XML (field 2), ``event_packets`` are
+    the complete packets of the event stream, and ``incomplete`` describes a never finalised file.
+    """
+
+    compression: dv.CompressionType
+    event_packets: tuple[Packet, ...]
+    incomplete: str | None
+
+
+def _streams(path: Path, info_xml: str | None) -> tuple[set[int], set[int]]:
+    """Ids of every stream the IOHeader's info XML describes, and of the event stream dv reads
+    (the ``EVTS`` stream named ``events``, else every ``EVTS`` one)."""
+    try:
+        root = ElementTree.fromstring(info_xml) if info_xml else None
+    except ElementTree.ParseError as err:
+        raise EventFormatError(path, f"corrupt file header: its stream description is not XML ({err})") from None
+    streams = {}
+    for node in root.iter("node") if root is not None else ():
+        if node.get("name", "").isdigit():
+            attrs = {attr.get("key"): attr.text for attr in node.findall("attr")}
+            streams[int(node.get("name"))] = (attrs.get("typeIdentifier"), attrs.get("originalOutputName"))
+    events = {stream for stream, kind in streams.items() if kind[0] == EVENTS_TYPE}
+    named = {stream for stream in events if streams[stream][1] == EVENTS_STREAM}
+    return set(streams), named or events
+
+
+def read_layout(path: Path) -> FileLayout:
+    """Walk the IOHeader and the packet headers of an aedat4 file dv opened (no payload is read).
+
+    Raises :class:`EventFormatError` when the header chain is broken: a negative size, an
+    unknown stream id, or (in a finalised file) a chain that does not end at the index.
+    """
     with open(path, "rb") as f:
         f.seek(len(VERSION_LINE))
         (header_size,) = INT32.unpack(f.read(INT32.size))
-        if _data_table_position(f.read(header_size)) >= 0:
-            return None
-        file_size = os.fstat(f.fileno()).st_size
+        header = f.read(header_size)
+        (root,) = struct.unpack_from("<I", header, 0)
+        compression_field, info_field = _field(header, root, 0), _field(header, root, 2)
+        compression = dv.CompressionType(
+            struct.unpack_from("<i", header, compression_field)[0] if compression_field is not None else 0)
+        known, events = _streams(path, _string(header, info_field) if info_field is not None else None)
+        table = _data_table_position(header)
+        end = table if table >= 0 else os.fstat(f.fileno()).st_size
         pos = len(VERSION_LINE) + INT32.size + header_size
-        while pos + PACKET_HEADER.size <= file_size:
+        packets = []
+        while pos + PACKET_HEADER.size <= end:
             f.seek(pos)
-            _, payload = PACKET_HEADER.unpack(f.read(PACKET_HEADER.size))
-            if pos + PACKET_HEADER.size + payload > file_size:
-                missing = pos + PACKET_HEADER.size + payload - file_size
-                return (f"file is truncated: it was never finalised and ends inside the data packet at byte {pos} "
-                        f"({missing} bytes missing); the events before that packet are read")
-            pos += PACKET_HEADER.size + payload
-    if pos < file_size:
-        return (f"file is truncated: it was never finalised and ends inside a packet header at byte {pos}; "
-                "the events before it are read")
-    return "file was never finalised (the recording program did not close it): it may end early"
+            stream_id, size = PACKET_HEADER.unpack(f.read(PACKET_HEADER.size))
+            if size < 0 or stream_id not in known:
+                raise EventFormatError(path, f"corrupt packet header at byte {pos} (stream {stream_id}, {size} bytes)")
+            if pos + PACKET_HEADER.size + size > end:
+                break
+            if stream_id in events:
+                packets.append(Packet(pos, stream_id, size))
+            pos += PACKET_HEADER.size + size
+    if table >= 0:
+        if pos != table:
+            raise EventFormatError(path, f"corrupt packet header at byte {pos}: the packets do not end at the "
+                                         f"file's index (byte {table})")
+        incomplete = None
+    elif pos + PACKET_HEADER.size <= end:
+        missing = pos + PACKET_HEADER.size + size - end
+        incomplete = (f"file is truncated: it was never finalised and ends inside the data packet at byte {pos} "
+                      f"({missing} bytes missing); the events before that packet are read")
+    elif pos < end:
+        incomplete = (f"file is truncated: it was never finalised and ends inside a packet header at byte {pos}; "
+                      "the events before it are read")
+    else:
+        incomplete = "file was never finalised (the recording program did not close it): it may end early"
+    return FileLayout(compression, tuple(packets), incomplete)
+
+
+def _decompress(payload: bytes, compression: dv.CompressionType) -> bytes:
+    """A packet's flatbuffer, decompressed as dv would; raises on corrupt data."""
+    if compression in (dv.CompressionType.LZ4, dv.CompressionType.LZ4_HIGH):
+        return lz4.frame.decompress(payload)
+    if compression in (dv.CompressionType.ZSTD, dv.CompressionType.ZSTD_HIGH):
+        declared = zstandard.get_frame_parameters(payload).content_size
+        if not 0 <= declared <= MAX_PACKET_BYTES:  # dv needs the size in the frame and allocates it
+            raise ValueError(f"the frame declares {declared} bytes")
+        return zstandard.ZstdDecompressor().decompress(payload)
+    return payload
+
+
+def event_count(flatbuffer: bytes) -> int:
+    """Events in a decompressed, size-prefixed ``EventPacket`` flatbuffer; raises when its
+    structure does not fit in it (field 0 of the root table is the vector of events)."""
+    (size,) = struct.unpack_from("<I", flatbuffer, 0)
+    if size != len(flatbuffer) - 4:
+        raise ValueError(f"its size prefix says {size} bytes, it holds {len(flatbuffer) - 4}")
+    body = flatbuffer[4:]
+    (root,) = struct.unpack_from("<I", body, 0)
+    if body[4:8] != EVENTS_TYPE.encode():
+        raise ValueError(f"it is not an event packet (identifier {body[4:8]!r})")
+    field = _field(body, root, 0)
+    if field is None:
+        return 0
+    vector = field + struct.unpack_from("<I", body, field)[0]
+    (count,) = struct.unpack_from("<I", body, vector)
+    if vector + 4 + count * EVENT_STRUCT_BYTES > len(body):
+        raise ValueError(f"its {count} events run past its {len(body)} bytes")
+    return count
+
+
+class PacketGuard:
+    """Checks the event packets of an aedat4 file just before dv reads them (see the module notes).
+
+    dv 2.0.4 returns one packet per ``getNextEventBatch``: :meth:`before_read` checks packets
+    until one holding events not yet returned is checked, :meth:`after_read` counts what dv
+    returned. Should dv ever return more than was checked, the rest of the file is checked
+    at once.
+    """
+
+    def __init__(self, path: Path, layout: FileLayout) -> None:
+        self.path, self.layout = path, layout
+        self._next = self._checked_events = self._read_events = 0
+        self._check_all = False
+
+    def before_read(self) -> None:
+        """Check packets until the next one dv reads is checked; raises :class:`EventFormatError`."""
+        packets = self.layout.event_packets
+        with open(self.path, "rb") as f:
+            while self._next < len(packets) and (self._check_all or self._checked_events <= self._read_events):
+                self._checked_events += self._check(f, packets[self._next])
+                self._next += 1
+
+    def after_read(self, events: int) -> None:
+        """Count the events dv returned; check the whole rest of the file if dv read past the checked packets."""
+        self._read_events += events
+        if self._read_events > self._checked_events:
+            self._check_all = True
+            self.before_read()
+
+    def _check(self, f, packet: Packet) -> int:
+        f.seek(packet.payload)
+        payload = f.read(packet.size)
+        try:
+            return event_count(_decompress(payload, self.layout.compression))
+        except (RuntimeError, ValueError, struct.error, zstandard.ZstdError) as err:
+            raise EventFormatError(self.path, f"corrupt event packet at byte {packet.offset} "
+                                              f"({self.layout.compression.name}: {err})") from None
 
 
 def _check_file(path: Path) -> None:
@@ -180,7 +349,8 @@ class Aedat4Recording(EventSource):
         width, height = resolution
         self.sensor_size: SensorSize = (int(width), int(height))
         self.camera_name: str = reader.getCameraName()
-        self.incomplete = _incompleteness(self.path)
+        self.layout = read_layout(self.path)
+        self.incomplete = self.layout.incomplete
         if self.incomplete:
             warnings.warn(f"{self.path}: {self.incomplete}", IncompleteRecordingWarning, stacklevel=2)
         labels_path = labels_path_for(self.path)
@@ -193,13 +363,16 @@ class Aedat4Recording(EventSource):
             raise ValueError(f"{self.name}: recording is closed")
         reader.resetSequentialRead()
         validate = StreamValidator(self.sensor_size, self.name)
+        guard = PacketGuard(self.path, self.layout)
         while self._reader is reader:
+            guard.before_read()
             try:
                 store = reader.getNextEventBatch()
             except RuntimeError as err:
                 raise EventFormatError(self.path, f"cannot read events: {dv_error_message(err)}") from None
             if store is None:
                 return
+            guard.after_read(len(store))
             yield validate(from_event_store(store))
 
     def close(self) -> None:
