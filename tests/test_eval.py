@@ -270,3 +270,53 @@ def test_cli_evaluates_the_test_split_of_a_dataset_folder(tmp_path, capsys):
     assert "50.0 % (3 of 6 gestures)" in printed and "user02_natural.aedat" in printed
     assert main(["eval", str(tmp_path), "--model", str(model), "--backend", "nonsense", "-o", str(out)]) == 2
     assert "backend" in capsys.readouterr().err
+
+
+def test_cli_checks_the_output_folder_before_evaluating(tmp_path, capsys):
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+    taken = tmp_path / "taken"
+    taken.write_text("an existing file")
+    (tmp_path / "with-folder").mkdir()
+    (tmp_path / "with-folder" / "eval.json").mkdir()
+    for out, problem in ((taken, "output folder is an existing file"),
+                         (taken / "below", "cannot create the output folder"),
+                         (tmp_path / "with-folder", "is a folder, where the results go")):
+        assert main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "-o", str(out),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr()
+        assert err.err.count("\n") == 1 and problem in err.err and err.out == ""  # nothing evaluated
+
+
+def test_cli_writes_eval_json_before_rendering(tmp_path, monkeypatch):
+    import livegesture.evaluate.command as command
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+
+    def broken(*_):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(command, "print_tables", broken)
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "-o", str(tmp_path / "out"),
+              "--workers", "1", "--no-progress"])
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
+
+
+def test_a_corrupt_aedat4_in_a_folder_is_skipped_and_the_rest_evaluated(tmp_path):
+    from test_aedat4 import corrupt_middle_packet, regular_events
+    import lz4.frame
+    from livegesture.sources.aedat4 import write_aedat4
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "good.aedat", HAND_CASE)
+    bad = tmp_path / "bad.aedat4"
+    write_aedat4(bad, regular_events(200_000), DVS128_SIZE)
+    write_labels(labels_path_for(bad), [GestureSegment(0, 0, 1_000_000)])
+    offset = corrupt_middle_packet(bad, RuntimeError, lz4.frame.decompress)
+    evaluation = evaluate_samples(find_recordings(tmp_path), EvaluatorSpec(model), workers=2, timeout_s=60)
+    assert [r.prediction for r in evaluation.results] == HAND_PREDICTIONS
+    (skipped,) = evaluation.skipped
+    assert skipped.recording == str(bad) and f"corrupt event packet at byte {offset}" in skipped.reason

@@ -264,24 +264,28 @@ class SampleEvaluation:
 
 
 def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int = 1,
-                     progress: Any = None) -> SampleEvaluation:
+                     progress: Any = None, timeout_s: float | None = None) -> SampleEvaluation:
     """Evaluate every labelled gesture of ``inventory`` (see the module docstring).
 
     The model (and checkpoint) are loaded here first, so that a bad file fails before any
-    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. Ctrl-C stops
+    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. A task (a
+    recording, or part of one) running longer than ``timeout_s`` is stopped and its gestures
+    reported as skipped (not on ``cri``: one chip, driven from this process). Ctrl-C stops
     the run and returns what finished, with the number of gestures not run.
     """
     evaluator = init_worker(spec)
     if spec.backend == "cri":
-        workers = 1  # one chip
+        workers, timeout_s = 1, None  # one chip
     started = time.perf_counter()
     tasks = plan_tasks(inventory, workers)
     run = run_pool(evaluate_task, tasks, workers=workers, initializer=init_worker, initargs=(spec,),
-                   on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)))
+                   on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)),
+                   timeout_s=timeout_s)
     seconds = time.perf_counter() - started
     outcomes: list[TaskOutcome] = run.results
     results = sorted((r for o in outcomes for r in o.results), key=lambda r: (r.recording, r.segment))
-    skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped])
+    failed = [Skipped(str(task.recording), reason, samples=len(task.rows)) for task, reason in run.failed]
+    skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped] + failed)
     info = evaluator.model.info
     accuracy = info.training.get("accuracy") if isinstance(info.training.get("accuracy"), dict) else {}
     return SampleEvaluation(

@@ -1,47 +1,102 @@
-"""A process pool that keeps what finished.
+"""A process pool that keeps what finished, with a watchdog per task.
 
 Each worker runs ``initializer(*initargs)`` once (load the model, build the backend) and
-then tasks in any order; results come back as they finish. Ctrl-C (or a
-``KeyboardInterrupt`` from a callback) stops the run: the finished results are returned
-with the tasks that did not finish. Workers ignore SIGINT so that only this process
-decides. They are forked from a *fork server*, a fresh process that imports the task's
-module once (where the platform has one; else each is spawned, importing it again): a fork
-of this process itself could deadlock once torch's thread pool or any other thread has run.
-With one worker everything runs in this process. A worker that dies (killed, out of memory)
-ends the run like Ctrl-C, with a message: ``concurrent.futures`` notices a dead worker, where
-``multiprocessing.Pool`` would wait for its task forever.
+then one task at a time; results come back as they finish. A task that runs longer than
+``timeout_s`` (a reader stuck in native code, which nothing inside the process can
+interrupt) has its worker killed and replaced: the task is reported as failed with the
+reason, the others go on; so is a task whose worker died (killed, out of memory).
+
+Ctrl-C, or SIGTERM (which the command line turns into the same ``KeyboardInterrupt``),
+stops the run at once: no task is handed out any more, the running ones get
+``SHUTDOWN_GRACE_S`` to send their result (kept), then every worker is killed; the finished
+results are returned with the tasks that did not finish. Workers ignore SIGINT so that only
+this process decides, and they die with it even when it is killed outright (Linux
+``PR_SET_PDEATHSIG``; elsewhere they end when their pipe closes). They are forked from a
+*fork server*, a fresh process that imports the task's module once (where the platform has
+one; else each is spawned, importing it again): a fork of this process itself could
+deadlock once torch's thread pool or any other thread has run. With one worker and no
+watchdog everything runs in this process.
+
+Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
+one task nor replace its worker: their only answer to a stuck task is to wait for it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection, wait
+from typing import Any, Generic, TypeVar
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
+SHUTDOWN_GRACE_S = 1.0
+"""After Ctrl-C / SIGTERM, how long running tasks may still deliver their result."""
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
+
 
 @dataclass(frozen=True)
 class PoolRun(Generic[Task, Result]):
-    """Finished results (in completion order) and the tasks that did not finish."""
+    """Finished results (in completion order), the tasks stopped by the watchdog or lost with
+    their worker (with the reason), and the tasks not run (interrupted)."""
 
     results: list[Result]
     unfinished: list[Task]
+    failed: list[tuple[Task, str]]
 
     @property
     def interrupted(self) -> bool:
         return bool(self.unfinished)
 
 
-def _start_worker(initializer: Callable[..., None], initargs: tuple) -> None:
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a no-op elsewhere).
+
+    The parent is the fork server, which stops once every holder of its "alive" pipe is gone;
+    CPython hands each child a copy of that pipe (``multiprocessing.forkserver``,
+    ``_serve_one``), so this worker closes its own: then the fork server, and with it the
+    workers, end when the main process does, even when it is killed outright.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
+
+
+def _worker_main(conn: Connection, function: Callable[[Any], Any], initializer: Callable[..., None],
+                 initargs: tuple) -> None:
+    """A worker: initialise and say so with ``(None, ok, error)``, then answer each
+    ``(number, task)`` with ``(number, ok, result or error)``."""
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    initializer(*initargs)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        initializer(*initargs)
+    except BaseException as err:  # the parent raises it: the run cannot go on
+        conn.send((None, False, err))
+        return
+    conn.send((None, True, None))
+    while True:
+        try:
+            number, task = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        try:
+            conn.send((number, True, function(task)))
+        except Exception as err:  # sent back and raised there, as concurrent.futures does
+            conn.send((number, False, err))
 
 
 def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseContext:
@@ -53,38 +108,134 @@ def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseC
     return context
 
 
+class _Worker:
+    """One worker process, its end of the pipe, whether it has initialised, and the task it
+    runs (number, start time): the watchdog's clock starts with the task, not with the worker."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, args: tuple) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, *args), daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.task: tuple[int, float] | None = None
+
+    def give(self, number: int, task: object) -> None:
+        self.task = (number, time.monotonic())
+        try:
+            self.conn.send((number, task))
+        except OSError:  # it died: the main loop notices
+            pass
+
+    def started(self) -> None:
+        """Read the worker's first message: raises its initializer's error, or when it died starting."""
+        try:
+            _, ok, error = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError(f"a worker process died while starting (exit code {self.process.exitcode})") from None
+        if not ok:
+            raise error
+        self.ready = True
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
 def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int,
              initializer: Callable[..., None], initargs: tuple = (),
-             on_result: Callable[[Result], None] | None = None) -> PoolRun[Task, Result]:
+             on_result: Callable[[Result], None] | None = None,
+             timeout_s: float | None = None) -> PoolRun[Task, Result]:
     """Run ``function`` (a module-level function) over ``tasks`` in ``workers`` processes.
 
-    ``on_result`` is called in this process with each result as it arrives (progress bars).
+    ``on_result`` is called in this process with each result as it arrives (progress bars);
+    ``timeout_s`` is the watchdog's limit per task (None: none, and one worker runs here).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     done: dict[int, Result] = {}
+    failed: dict[int, str] = {}
+
+    def finish(number: int, result: Result) -> None:
+        done[number] = result
+        if on_result is not None:
+            on_result(result)
+
     try:
-        if workers == 1 or len(tasks) <= 1:
+        if timeout_s is None and (workers == 1 or len(tasks) <= 1):
             initializer(*initargs)
             for number, task in enumerate(tasks):
-                done[number] = function(task)
-                if on_result is not None:
-                    on_result(done[number])
+                finish(number, function(task))
         else:
-            context = _context(function, initializer)
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_start_worker,
-                                     initargs=(initializer, initargs)) as executor:
-                numbers = {executor.submit(function, task): number for number, task in enumerate(tasks)}
-                try:
-                    for future in as_completed(numbers):
-                        done[numbers[future]] = future.result()
-                        if on_result is not None:
-                            on_result(done[numbers[future]])
-                finally:  # on Ctrl-C or a dead worker: drop the queued tasks, let running ones end
-                    executor.shutdown(wait=True, cancel_futures=True)
+            _run_processes(function, tasks, min(workers, len(tasks)), (function, initializer, initargs),
+                           timeout_s, finish, failed)
     except KeyboardInterrupt:
         pass  # keep what finished
-    except BrokenProcessPool as err:
-        print(f"livegesture: a worker process died ({err}); {len(tasks) - len(done)} tasks not run",
-              file=sys.stderr)
-    return PoolRun(list(done.values()), [task for number, task in enumerate(tasks) if number not in done])
+    return PoolRun(list(done.values()), [task for number, task in enumerate(tasks) if number not in done
+                                         and number not in failed],
+                   [(tasks[number], reason) for number, reason in sorted(failed.items())])
+
+
+def _run_processes(function: Callable, tasks: Sequence, count: int, args: tuple, timeout_s: float | None,
+                   finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
+    context = _context(function, args[1])
+    pending = deque(enumerate(tasks))
+    pool = [_Worker(context, args) for _ in range(count)]
+
+    def receive(worker: _Worker) -> None:
+        number, ok, value = worker.conn.recv()
+        if not ok:
+            raise value
+        worker.task = None
+        finish(number, value)
+
+    try:
+        while pending or any(w.task for w in pool):
+            for worker in pool:
+                if worker.ready and worker.task is None and pending:
+                    worker.give(*pending.popleft())
+            busy = [w for w in pool if w.task]
+            watched = busy + [w for w in pool if not w.ready]
+            limit = (None if timeout_s is None or not busy else
+                     max(0.0, min(w.task[1] for w in busy) + timeout_s - time.monotonic()))
+            ready = set(wait([w.conn for w in watched] + [w.process.sentinel for w in watched], timeout=limit))
+            for index, worker in enumerate(pool):
+                if not worker.ready:
+                    if worker.conn in ready or worker.process.sentinel in ready:
+                        worker.started()
+                    continue
+                if worker.task is None:
+                    continue
+                number, started = worker.task
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    try:
+                        receive(worker)
+                        continue
+                    except EOFError:
+                        worker.process.join()
+                        reason = f"its worker process died (exit code {worker.process.exitcode})"
+                elif timeout_s is not None and time.monotonic() - started >= timeout_s:
+                    reason = f"stopped after {timeout_s:g} s without finishing"
+                else:
+                    continue
+                failed[number] = reason
+                worker.kill()
+                pool[index] = _Worker(context, args)
+    except KeyboardInterrupt:
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        busy = [w for w in pool if w.task]
+        while busy and time.monotonic() < deadline:  # keep what finishes while shutting down
+            for conn in wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic())):
+                worker = next(w for w in busy if w.conn is conn)
+                try:
+                    receive(worker)
+                except (EOFError, OSError):
+                    worker.task = None
+            busy = [w for w in pool if w.task]
+        raise
+    finally:
+        for worker in pool:
+            worker.kill()

@@ -109,19 +109,23 @@ def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list
 
 
 def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettings], *, workers: int = 1,
-                progress: Any = None) -> tuple[list[RecordingStream], int]:
+                progress: Any = None, timeout_s: float | None = None) -> tuple[list[RecordingStream], int]:
     """Every recording at every setting in a process pool; ``progress`` (tqdm, optional) counts
-    recordings. Returns the finished results and the number of tasks not run (Ctrl-C)."""
+    recordings. A task running longer than ``timeout_s`` is stopped and its recording reported
+    as skipped (not on ``cri``). Returns the results and the number of tasks not run (Ctrl-C)."""
     loaded = init_stream_worker(model)  # a bad model fails here, before any worker starts
     if frame_size(loaded) != NET_INPUT_SIZE:
         raise ModelFileError(model, f"the live pipeline makes {NET_INPUT_SIZE}x{NET_INPUT_SIZE} frames; the network "
                                     f"takes {loaded.network.input_shape}")
     if any(resolve_backend(s.backend) == "cri" for s in settings):
-        workers = 1  # one chip
+        workers, timeout_s = 1, None  # one chip
     run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
                    initializer=init_stream_worker, initargs=(model,),
-                   on_result=None if progress is None else (lambda _: progress.update()))
-    return sorted(run.results, key=lambda r: (r.point, r.recording)), len(run.unfinished)
+                   on_result=None if progress is None else (lambda _: progress.update()), timeout_s=timeout_s)
+    failed = [RecordingStream(str(task.recording), task.point, None,
+                              (Skipped(str(task.recording), reason, samples=len(task.segments)),), 0.0)
+              for task, reason in run.failed]
+    return sorted(run.results + failed, key=lambda r: (r.point, r.recording)), len(run.unfinished)
 
 
 def total_score(results: list[RecordingStream], num_classes: int) -> StreamScore:
@@ -165,11 +169,12 @@ class StreamEvaluation:
 
 
 def evaluate_stream(inventory: Inventory, settings: PipelineSettings, *, workers: int = 1,
-                    progress: Any = None) -> StreamEvaluation:
+                    progress: Any = None, timeout_s: float | None = None) -> StreamEvaluation:
     """Streaming evaluation of one setting (see the module docstring)."""
     model = Path(settings.model)
     started = time.perf_counter()
-    results, not_run = run_streams(inventory, model, [settings], workers=workers, progress=progress)
+    results, not_run = run_streams(inventory, model, [settings], workers=workers, progress=progress,
+                                   timeout_s=timeout_s)
     class_names = init_stream_worker(model).info.class_names
     skipped = [*inventory.skipped, *(s for r in results for s in r.skipped)]
     return StreamEvaluation(inventory.source, settings, class_names, tuple(results), tuple(skipped), not_run,
