@@ -73,6 +73,21 @@ def rewrite(path, **changes):
     ({"layer1.weight": np.zeros((3, 2, 3, 3), np.float32)}, "must hold integers"),
     ({"class_names": ["one"]}, "1 class names for 5 outputs"),
     ({"threshold": -4}, "threshold must be an integer"),
+    ({"threshold": True}, "metadata threshold must be an integer, got True"),
+    ({"threshold": 2.5}, "metadata threshold must be an integer in"),
+    ({"timesteps": 10**9}, r"metadata timesteps must be an integer in \[1, 1,000\], got 1000000000"),
+    ({"timesteps": 0}, r"metadata timesteps must be an integer in \[1, 1,000\], got 0"),
+    ({"timesteps": -3}, "metadata timesteps must be an integer in"),
+    ({"timesteps": "10"}, "metadata timesteps must be an integer, got '10'"),
+    ({"drain_steps": 10**8}, r"metadata drain_steps must be an integer in \[0, 100\]"),
+    ({"leak": 99}, r"metadata leak must be an integer in \[0, 62\]"),
+    ({"scale": 0}, "metadata scale must be an integer in"),
+    ({"class_names": [1, 2, 3, 4, 5]}, "metadata class_names must be strings of 1 to 100 characters, got 1"),
+    ({"class_names": ["a", "b", "a", "c", "d"]}, r"metadata class_names must be distinct, \['a'\] repeat"),
+    ({"class_names": []}, "metadata class_names must be a non-empty list"),
+    ({"input_shape": [2, 5]}, "metadata input_shape must be a list of 3 integers"),
+    ({"input_shape": [2, 5, 10**6]}, "metadata input_shape must be an integer in"),
+    ({"training": "yesterday"}, "metadata training must be a table"),
 ])
 def test_bad_npz_files_name_the_file_and_problem(tmp_path, network, changes, message):
     path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde")))
@@ -199,6 +214,16 @@ def test_exported_pickle_round_trips_with_threshold_and_leak(tmp_path, network):
     ({"axons": {"A0": [("n", 70000)]}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1}, "must lie in"),
     ({"axons": {"A0": [("n", 1), ("n", 2)]}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1}, "duplicate"),
     ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["m"], "threshold": 1}, "not a neuron key"),
+    ({"axons": {"A0": 5}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1},
+     "axon 'A0': expected a list of .neuron_key, weight. synapses, got int"),
+    ({"axons": {"A0": []}, "connections": {"n": "x"}, "outputs": ["n"], "threshold": 1},
+     "a connections entry must be a synapse list, got str"),
+    ({"axons": {"A0": [("n", 1)]}, "connections": {"n": [], "m": []}, "outputs": ["n", "m", "n"], "threshold": 1},
+     "outputs list neuron 'n' more than once"),
+    ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["n"], "threshold": True},
+     "neuron parameter threshold must be an integer, got True"),
+    ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1, "leak": 1.5},
+     "neuron parameter leak must be an integer in"),
 ])
 def test_bad_pickles_name_the_problem(tmp_path, data, message):
     path = tmp_path / "bad.pkl"

@@ -19,6 +19,10 @@ TIMESTEPS = 10
 """Frames per sample in the reference deployment (SpikingJelly ``frames_number=10``)."""
 DRAIN_STEPS = 6
 """Empty steps after the last frame, as the HiAER-Spike DVS Gesture example runs."""
+MAX_TIMESTEPS = 1000
+"""Most frames per sample a model may declare (a sample's frames are held in memory)."""
+MAX_DRAIN_STEPS = 100
+"""Most drain steps a model may declare: a spike crosses one layer per step, and nets have a few."""
 LOSSES = ("ce", "mse")
 
 

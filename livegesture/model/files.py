@@ -9,7 +9,8 @@
   and ``stride``, ``padding`` for convolutions), ``threshold`` (integer, fire on
   ``V > threshold``), ``leak`` (shift), ``timesteps`` (frames per sample), ``drain_steps``,
   ``class_names``, ``scale`` (integer units per float unit) and free-form ``training``
-  (provenance: dataset, split, epochs, accuracies, ...).
+  (provenance: dataset, split, epochs, accuracies, ...). Every field is checked on load
+  against :data:`METADATA_RULES` (type and sane bounds), the field named in the error.
 
 **hs_api pickles** (``.pkl``, e.g. the HiAER-Spike example's ``DVS_model_config.pkl``): a
 dict with ``axons``, ``connections``, ``outputs`` (see :mod:`livegesture.backends.network`).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ import numpy as np
 
 from livegesture.backends.network import (
     IF_LEAK,
+    MAX_LEAK,
+    V_MAX,
     ConvLayer,
     CriGraph,
     LayeredNetwork,
@@ -42,7 +46,7 @@ from livegesture.backends.network import (
     NetworkError,
 )
 from livegesture.events import LivegestureError
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.model.config import DRAIN_STEPS, MAX_DRAIN_STEPS, MAX_TIMESTEPS, TIMESTEPS
 from livegesture.sources.labels import CLASS_NAMES
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "gesture-model.npz"
@@ -68,6 +72,88 @@ class ModelFileError(LivegestureError, ValueError):
 
 class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
     """A pickle that refers to something other than plain data."""
+
+
+MAX_INPUT_SIDE = 4096
+"""Largest channel count or frame side a model's input may declare."""
+MAX_KERNEL_STEP = 64
+"""Largest convolution stride or padding a model may declare."""
+MAX_CLASS_NAME = 100
+"""Longest class name (characters)."""
+
+Rule = Callable[[Any], Any]
+"""Checks one metadata value: returns it normalised, or raises ``ValueError`` saying what is wrong."""
+
+
+def integer(low: int, high: int) -> Rule:
+    """An integer in ``[low, high]`` (an integral float such as ``10.0`` counts; ``true`` does not)."""
+    def check(value: Any) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"must be an integer, got {value!r}")
+        if not float(value).is_integer() or not low <= value <= high:
+            raise ValueError(f"must be an integer in [{low:,}, {high:,}], got {value!r}")
+        return int(value)
+    return check
+
+
+def optional(rule: Rule) -> Rule:
+    """``rule``, or absent (``null``)."""
+    return lambda value: None if value is None else rule(value)
+
+
+def shape(length: int, side: Rule) -> Rule:
+    """A list of ``length`` values, each passing ``side``."""
+    def check(value: Any) -> tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != length:
+            raise ValueError(f"must be a list of {length} integers, got {value!r}")
+        return tuple(side(v) for v in value)
+    return check
+
+
+def class_names(value: Any) -> tuple[str, ...]:
+    """Distinct, non-empty strings of at most :data:`MAX_CLASS_NAME` characters."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"must be a non-empty list of names, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME:
+            raise ValueError(f"must be strings of 1 to {MAX_CLASS_NAME} characters, got {name!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"must be distinct, {sorted({n for n in value if value.count(n) > 1})} repeat")
+    return tuple(value)
+
+
+def mapping(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a table, got {value!r}")
+    return dict(value)
+
+
+METADATA_RULES: dict[str, Rule] = {
+    "timesteps": integer(1, MAX_TIMESTEPS),
+    "drain_steps": integer(0, MAX_DRAIN_STEPS),
+    "threshold": integer(0, V_MAX),
+    "leak": integer(0, MAX_LEAK),
+    "scale": optional(integer(1, V_MAX)),
+    "input_shape": shape(3, integer(1, MAX_INPUT_SIDE)),
+    "class_names": class_names,
+    "training": optional(mapping),
+    "stride": integer(1, MAX_KERNEL_STEP),
+    "padding": integer(0, MAX_KERNEL_STEP),
+}
+"""The one check of every model's metadata on load (``.npz`` fields, a pickle's threshold and
+leak, each layer's ``stride`` and ``padding``): name -> rule. A new field is one line here."""
+
+
+def checked(path: Path, values: dict[str, Any], where: str = "metadata") -> dict[str, Any]:
+    """``values`` normalised by :data:`METADATA_RULES` (names without a rule pass as they are);
+    :class:`ModelFileError` naming the field otherwise."""
+    result = {}
+    for name, value in values.items():
+        try:
+            result[name] = METADATA_RULES[name](value) if name in METADATA_RULES else value
+        except ValueError as err:
+            raise ModelFileError(path, f"{where} {name} {err}") from None
+    return result
 
 
 @dataclass(frozen=True)
@@ -154,6 +240,7 @@ def _load_npz(path: Path) -> CriModel:
     missing = [k for k in ("input_shape", "layers", "threshold", "leak") if k not in meta]
     if missing:
         raise ModelFileError(path, f"metadata lacks {', '.join(missing)}")
+    meta = checked(path, {"timesteps": TIMESTEPS, "drain_steps": DRAIN_STEPS, "class_names": CLASS_NAMES, **meta})
     try:
         layers = []
         for k, spec in enumerate(meta["layers"], start=1):
@@ -166,7 +253,8 @@ def _load_npz(path: Path) -> CriModel:
             if not np.issubdtype(weight.dtype, np.integer):
                 raise ModelFileError(path, f"{name} must hold integers, found {weight.dtype}")
             if spec["type"] == "conv":
-                layers.append(ConvLayer(weight, int(spec["stride"]), int(spec["padding"])))
+                steps = checked(path, {"stride": spec["stride"], "padding": spec["padding"]}, f"layer {k}")
+                layers.append(ConvLayer(weight, steps["stride"], steps["padding"]))
             elif spec["type"] == "linear":
                 layers.append(LinearLayer(weight))
             else:
@@ -174,11 +262,10 @@ def _load_npz(path: Path) -> CriModel:
         if arrays:
             raise ModelFileError(path, f"unexpected arrays {sorted(arrays)}")
         network = LayeredNetwork(tuple(layers), threshold=meta["threshold"], leak=meta["leak"],
-                                 input_shape=tuple(meta["input_shape"]))
-        info = ModelInfo(timesteps=int(meta.get("timesteps", TIMESTEPS)),
-                         drain_steps=int(meta.get("drain_steps", DRAIN_STEPS)),
-                         class_names=tuple(meta.get("class_names", CLASS_NAMES)),
-                         scale=meta.get("scale"), training=dict(meta.get("training") or {}))
+                                 input_shape=meta["input_shape"])
+        info = ModelInfo(timesteps=meta["timesteps"], drain_steps=meta["drain_steps"],
+                         class_names=meta["class_names"], scale=meta.get("scale"),
+                         training=meta.get("training") or {})
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     except (KeyError, TypeError, ValueError) as err:
@@ -280,11 +367,10 @@ def load_hs_api_pickle(path: str | Path, *, trust: bool = False, threshold: int 
     chosen = file_threshold if file_threshold is not None else threshold
     if chosen is None:
         raise ModelFileError(path, "the file does not say the neuron threshold; pass it (--threshold)")
-    chosen_leak = data.get("leak", leak if leak is not None else IF_LEAK)
-    if not float(chosen).is_integer() or not float(chosen_leak).is_integer():
-        raise ModelFileError(path, f"threshold {chosen!r} and leak {chosen_leak!r} must be integers")
+    neuron = checked(path, {"threshold": chosen, "leak": data.get("leak", leak if leak is not None else IF_LEAK)},
+                     "neuron parameter")
     try:
-        graph = CriGraph.from_hs_api(axons, connections, outputs, int(chosen), int(chosen_leak))
+        graph = CriGraph.from_hs_api(axons, connections, outputs, neuron["threshold"], neuron["leak"])
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     names = CLASS_NAMES if graph.num_outputs == len(CLASS_NAMES) else tuple(f"class {i}" for i in range(graph.num_outputs))
