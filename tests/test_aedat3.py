@@ -226,3 +226,52 @@ def test_writer_refuses_what_cannot_be_read_back(tmp_path, events, sensor_size, 
     with pytest.raises(EventFormatError, match=problem) as info:
         write_aedat3(path, events, sensor_size)
     assert str(path) in str(info.value)
+
+
+TRUNCATE_WHILE_PARSING = """
+import sys
+from pathlib import Path
+from livegesture.sources import aedat3
+path = Path(sys.argv[1])
+walk = aedat3._polarity_packets
+
+def truncated_first(*args):
+    with open(path, "r+b") as f:  # another program rewrites the file while it is being read
+        f.truncate(4096)
+    return walk(*args)
+
+aedat3._polarity_packets = truncated_first
+print(aedat3.read_aedat3(path).events.size)
+"""
+
+
+def test_a_file_rewritten_while_parsed_does_not_kill_the_process(tmp_path):
+    """A mapped file truncated under the reader killed it with SIGBUS; the reader now owns a copy."""
+    import subprocess
+    import sys
+
+    events = make_events(np.arange(200_000), np.arange(200_000) % 128, np.zeros(200_000), np.ones(200_000))
+    path = tmp_path / "rewritten.aedat"
+    write_aedat3(path, events)
+    result = subprocess.run([sys.executable, "-c", TRUNCATE_WHILE_PARSING, str(path)], capture_output=True,
+                            text=True, timeout=60, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout.split() == ["200000"]
+
+
+def test_a_file_changing_while_read_is_reported(tmp_path, monkeypatch):
+    path = tmp_path / "growing.aedat"
+    write_aedat3(path, make_events([1, 2], [3, 4], [5, 6], [1, 0]))
+    real_fstat, calls = aedat3.os.fstat, []
+
+    def fstat_after_an_append(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # after the read, before the second look: a recorder appends a packet
+            with open(path, "ab") as f:
+                f.write(bytes(28))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(aedat3.os, "fstat", fstat_after_an_append)
+    with pytest.raises(EventFormatError, match="file changed while reading") as err:
+        read_aedat3(path)
+    assert err.value.source == str(path)
