@@ -320,3 +320,13 @@ def test_a_corrupt_aedat4_in_a_folder_is_skipped_and_the_rest_evaluated(tmp_path
     assert [r.prediction for r in evaluation.results] == HAND_PREDICTIONS
     (skipped,) = evaluation.skipped
     assert skipped.recording == str(bad) and f"corrupt event packet at byte {offset}" in skipped.reason
+
+
+def test_a_label_file_that_is_not_utf8_skips_its_recording_only(tmp_path):
+    write_gestures(tmp_path / "good.aedat", HAND_CASE)
+    write_gestures(tmp_path / "latin1.aedat", HAND_CASE)
+    labels_path_for(tmp_path / "latin1.aedat").write_bytes("class,startTime_usec,endTime_usec\n1,2,3 é\n".encode("latin-1"))
+    inventory = find_recordings(tmp_path)
+    assert [r.path.name for r in inventory.recordings] == ["good.aedat"]
+    (skipped,) = inventory.skipped
+    assert skipped.recording == str(tmp_path / "latin1.aedat") and "label file is not UTF-8 text" in skipped.reason

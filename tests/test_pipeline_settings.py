@@ -98,3 +98,10 @@ def test_a_bad_file_is_an_error_naming_file_and_key(tmp_path, text, problem):
     path.write_text(text)
     with pytest.raises(SettingsError, match=rf"^{path}: {problem}"):
         load_settings(path)
+
+
+def test_a_config_file_that_is_not_utf8_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[pipeline]\nmodel = "mod\xe8le.npz"\n')  # Latin-1, as an old editor saves it
+    with pytest.raises(SettingsError, match=rf"^{path}: not valid TOML: not UTF-8 text \(byte 23\)$"):
+        load_settings(path)

@@ -135,6 +135,8 @@ def load_dataset(root: str | Path, timesteps: int, cache_dir: Path, *, limit: in
                                  tuple(names))
             frame_set.save(cache, fingerprint)
         sets[split] = frame_set
+    for err in folder.skipped:
+        print(f"livegesture: skipped {err}", file=sys.stderr)
     provenance = {"dataset": str(folder.root.resolve()), "timesteps": timesteps,
                   **{f"{split}_users": sorted(set(s.groups.tolist())) for split, s in sets.items()},
                   **{f"{split}_samples": len(s) for split, s in sets.items()}}

@@ -178,6 +178,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise SettingsError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise SettingsError(f"{path}: not valid TOML: not UTF-8 text (byte {err.start})") from None
 
 
 def load_settings(path: str | Path | None = None) -> PipelineSettings:
