@@ -34,7 +34,7 @@ def same_outputs(a, b, seed=1) -> bool:
     """Same spike counts for the same inputs, given as axon indices (A{i} is axon i in both)."""
     frames = random_frames(np.random.default_rng(seed), (2, 15, 15), 10, 0.3)
     inputs = [np.flatnonzero(f) for f in frames]
-    return np.array_equal(run_sample(make_backend("fast", a), inputs), run_sample(make_backend("fast", b), inputs))
+    return np.array_equal(run_sample(make_backend("fast-sparse", a), inputs), run_sample(make_backend("fast-sparse", b), inputs))
 
 
 def test_npz_round_trip(tmp_path, network):
