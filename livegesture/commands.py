@@ -101,6 +101,8 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
+    if pipeline.sensor_warning:
+        print(f"warning: {pipeline.sensor_warning}")
     accuracy = RunningAccuracy(source.labels or [])
     start = last_report = time.monotonic()
     with pipeline:

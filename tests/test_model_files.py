@@ -245,3 +245,17 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
     assert training["accuracy"]["float"] - training["accuracy"]["integer"] <= 0.005  # at most 0.5 point lost
     assert (model.info.timesteps, model.info.drain_steps) == (10, 6)
     assert run_sample(make_backend("fast", network), np.zeros((10, 2, 63, 63), np.uint8)).sum() == 0
+
+
+def test_the_training_sensor_is_kept_and_defaults_to_a_dvs128(tmp_path, network):
+    from livegesture.model.files import sensor_mismatch
+
+    path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde"), sensor_size=(346, 260)))
+    info = load_model(path).info
+    assert info.sensor_size == (346, 260) and sensor_mismatch((346, 260), info) is None
+    assert sensor_mismatch((128, 128), info).startswith("the 128x128 sensor differs from the 346x260 one")
+    rewrite(path, sensor_size=None)  # files written before the field existed
+    assert load_model(path).info.sensor_size == (128, 128)
+    rewrite(path, sensor_size=[0, 5])
+    with pytest.raises(ModelFileError, match="metadata sensor_size must be an integer in"):
+        load_model(path)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from livegesture.cli import main
@@ -108,3 +109,18 @@ def test_ctrl_c_stops_cleanly(private_config):
     finally:
         process.kill()
     assert rc == 130 and "Traceback" not in process.stderr.read()
+
+
+def test_a_recording_from_another_sensor_than_the_models_is_warned_about(capsys, tmp_path):
+    from livegesture.events import make_events
+    from livegesture.sources.aedat3 import write_aedat3
+
+    path = tmp_path / "davis.aedat"
+    n = 40_000
+    write_aedat3(path, make_events(np.arange(n) * 25, np.arange(n) % 346, np.arange(n) % 260, np.arange(n) % 2),
+                 (346, 260))
+    assert main(["run", str(path), "--headless", "--speed", "0", "--backend", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the 346x260 sensor differs from the 128x128 one the model was trained on" in out
+    assert main(["run", str(RECORDING), "--headless", "--speed", "0", "--backend", "fast", "--duration", "1"]) == 0
+    assert "warning" not in capsys.readouterr().out  # the shipped recordings are DVS128 ones

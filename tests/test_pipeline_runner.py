@@ -19,7 +19,7 @@ from livegesture.model.files import ModelFileError
 from livegesture.pipeline import engine as engine_module
 from livegesture.pipeline.engine import PredictionEngine, decide_stream
 from livegesture.pipeline.queues import QueueClosed, StageQueue
-from livegesture.pipeline.runner import Pipeline, PipelineUpdate, RateMeter
+from livegesture.pipeline.runner import LatencyWindow, Pipeline, PipelineUpdate, RateMeter
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
 from livegesture.sources import open_source
 from livegesture.sources.base import EventSource
@@ -344,6 +344,19 @@ def test_rate_meter_measures_over_the_recent_window():
     assert meter.update(11.0, 100) == 100.0
     assert meter.update(12.0, 400) == 200.0          # (400 - 0) / 2 s
     assert meter.update(13.0, 400) == 150.0          # the 10 s sample left: (400 - 100) / 2 s
+
+
+def test_latency_figure_recovers_after_a_burst_at_one_decision_a_second():
+    window = LatencyWindow(window_s=10.0)
+    assert window.summary_ms(0.0) == (0.0, 0.0)
+    window.add(0.0, 2.0, count=100)              # a burst: 100 decisions published 2 s late
+    for second in range(1, 31):                  # then one decision a second, 10 ms each
+        window.add(float(second), 0.010)
+    assert window.summary_ms(5.0)[0] > 1_000     # the burst is still in the last 10 s
+    assert window.summary_ms(30.0) == pytest.approx((10.0, 10.0))  # the last 100 decisions would hold 70 of it
+    sparse = LatencyWindow(window_s=10.0)
+    sparse.add(0.0, 0.004)
+    assert sparse.summary_ms(60.0) == pytest.approx((4.0, 4.0))  # the latest decision, however old
 
 
 def test_a_recording_holds_every_event_handed_over_and_stop_finalises_it(network, tmp_path):

@@ -211,6 +211,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.prediction.set_class_names(pipeline.class_names)
         self.prediction.clear()
         self.banner.hide()
+        if pipeline.sensor_warning:
+            self.banner.show_message(pipeline.sensor_warning)
         self._last_error = self._camera_problem = None
         width, height = pipeline.source.sensor_size
         self.source_label.setText(f"  {pipeline.source.name}  ({width}\u00d7{height})")

@@ -8,8 +8,9 @@
   ``version``, ``input_shape``, ``layers`` (per layer ``type`` "conv"/"linear", ``shape``,
   and ``stride``, ``padding`` for convolutions), ``threshold`` (integer, fire on
   ``V > threshold``), ``leak`` (shift), ``timesteps`` (frames per sample), ``drain_steps``,
-  ``class_names``, ``scale`` (integer units per float unit) and free-form ``training``
-  (provenance: dataset, split, epochs, accuracies, ...). Every field is checked on load
+  ``class_names``, ``scale`` (integer units per float unit), ``sensor_size`` of the
+  training recordings (DVS128 when absent) and free-form ``training`` (provenance:
+  dataset, split, epochs, accuracies, ...). Every field is checked on load
   against :data:`METADATA_RULES` (type and sane bounds), the field named in the error.
 
 **hs_api pickles** (``.pkl``, e.g. the HiAER-Spike example's ``DVS_model_config.pkl``): a
@@ -45,7 +46,7 @@ from livegesture.backends.network import (
     Network,
     NetworkError,
 )
-from livegesture.events import LivegestureError
+from livegesture.events import DVS128_SIZE, LivegestureError, SensorSize
 from livegesture.model.config import DRAIN_STEPS, MAX_DRAIN_STEPS, MAX_TIMESTEPS, TIMESTEPS
 from livegesture.sources.labels import CLASS_NAMES
 
@@ -137,6 +138,7 @@ METADATA_RULES: dict[str, Rule] = {
     "input_shape": shape(3, integer(1, MAX_INPUT_SIDE)),
     "class_names": class_names,
     "training": optional(mapping),
+    "sensor_size": shape(2, integer(1, MAX_INPUT_SIDE)),
     "stride": integer(1, MAX_KERNEL_STEP),
     "padding": integer(0, MAX_KERNEL_STEP),
 }
@@ -165,6 +167,19 @@ class ModelInfo:
     class_names: tuple[str, ...] = CLASS_NAMES
     scale: int | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    sensor_size: SensorSize = DVS128_SIZE
+    """The sensor of the training recordings (``train`` reads DVS Gesture: a DVS128)."""
+
+
+def sensor_mismatch(sensor_size: SensorSize, info: ModelInfo) -> str | None:
+    """A warning when a recording's sensor differs from the one the model was trained on, else None:
+    the frames are resized to the network's input either way, so gestures appear at another scale."""
+    if tuple(sensor_size) == tuple(info.sensor_size):
+        return None
+    (width, height), (trained_w, trained_h) = sensor_size, info.sensor_size
+    return (f"the {width}x{height} sensor differs from the {trained_w}x{trained_h} one the model was trained on: "
+            "its frames are resized to the network's input, so gestures appear at another scale and the "
+            "predictions may be wrong")
 
 
 @dataclass(frozen=True)
@@ -192,7 +207,7 @@ def save_model(path: str | Path, network: LayeredNetwork, info: ModelInfo) -> Pa
         "format": FORMAT, "version": VERSION, "input_shape": list(network.input_shape), "layers": layers,
         "threshold": int(network.threshold), "leak": int(network.leak), "timesteps": info.timesteps,
         "drain_steps": info.drain_steps, "class_names": list(info.class_names), "scale": info.scale,
-        "training": info.training,
+        "training": info.training, "sensor_size": list(info.sensor_size),
     }
     arrays = {f"layer{k}.weight": layer.weight for k, layer in enumerate(network.layers, start=1)}
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(metadata, indent=1).encode(), dtype=np.uint8)
@@ -240,7 +255,8 @@ def _load_npz(path: Path) -> CriModel:
     missing = [k for k in ("input_shape", "layers", "threshold", "leak") if k not in meta]
     if missing:
         raise ModelFileError(path, f"metadata lacks {', '.join(missing)}")
-    meta = checked(path, {"timesteps": TIMESTEPS, "drain_steps": DRAIN_STEPS, "class_names": CLASS_NAMES, **meta})
+    meta = checked(path, {"timesteps": TIMESTEPS, "drain_steps": DRAIN_STEPS, "class_names": CLASS_NAMES,
+                          "sensor_size": DVS128_SIZE, **meta})
     try:
         layers = []
         for k, spec in enumerate(meta["layers"], start=1):
@@ -265,7 +281,7 @@ def _load_npz(path: Path) -> CriModel:
                                  input_shape=meta["input_shape"])
         info = ModelInfo(timesteps=meta["timesteps"], drain_steps=meta["drain_steps"],
                          class_names=meta["class_names"], scale=meta.get("scale"),
-                         training=meta.get("training") or {})
+                         training=meta.get("training") or {}, sensor_size=meta["sensor_size"])
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     except (KeyError, TypeError, ValueError) as err:

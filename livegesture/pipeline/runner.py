@@ -33,7 +33,7 @@ import numpy as np
 from livegesture.backends import Network
 from livegesture.events import LivegestureError, empty_events
 from livegesture.integrate import Frame
-from livegesture.model.files import load_model
+from livegesture.model.files import load_model, sensor_mismatch
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import PredictionEngine, engine_settings
 from livegesture.pipeline.frames import FrameBuilder
@@ -55,8 +55,11 @@ OVERLAY_EVENTS = 100_000
 """Most recent events kept for :meth:`Pipeline.poll`'s overlay (older ones are forgotten)."""
 DECISION_BACKLOG = 1_000
 """New decisions kept for the next :meth:`Pipeline.poll` (older ones are forgotten)."""
-LATENCY_WINDOW = 100
-"""Recent decisions over which the latency mean and 95th percentile are taken."""
+LATENCY_WINDOW_S = 10.0
+"""Wall-clock span of the recent decisions whose latency mean and 95th percentile are shown:
+after a burst the figure recovers within this, at any decision rate."""
+LATENCY_SAMPLES = 1_000
+"""Most latencies kept (bounds memory at high decision rates)."""
 RATE_WINDOW_S = 2.0
 """Wall-clock span over which events/s and frames/s are measured."""
 IDLE_WAIT_S = 0.05
@@ -99,6 +102,27 @@ class RateMeter:
         return (count - before) / (now - then) if now > then else 0.0
 
 
+class LatencyWindow:
+    """Latencies of the decisions published in the last ``window_s`` seconds (at least the
+    latest one, so that a slow decision rate still shows a figure)."""
+
+    def __init__(self, window_s: float = LATENCY_WINDOW_S, samples: int = LATENCY_SAMPLES) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, float]] = deque(maxlen=samples)
+
+    def add(self, published: float, latency_s: float, count: int = 1) -> None:
+        self._samples.extend([(published, latency_s)] * count)
+
+    def summary_ms(self, now: float) -> tuple[float, float]:
+        """Mean and 95th percentile in ms over the window; ``(0, 0)`` before the first decision."""
+        while len(self._samples) > 1 and now - self._samples[0][0] > self.window_s:
+            self._samples.popleft()
+        if not self._samples:
+            return 0.0, 0.0
+        latencies = np.array([latency for _, latency in self._samples]) * 1e3
+        return float(latencies.mean()), float(np.percentile(latencies, 95))
+
+
 @dataclass(frozen=True)
 class PipelineStats:
     """A snapshot of the pipeline's figures."""
@@ -113,7 +137,7 @@ class PipelineStats:
     """Mean worker time per frame: every instance's step, drain steps and decisions (recent frames)."""
     latency_ms_mean: float
     """From the hand-over of the batch that completed a window's last frame to the decision
-    being published; mean over the last :data:`LATENCY_WINDOW` decisions (0 before the first)."""
+    being published; mean over the decisions of the last :data:`LATENCY_WINDOW_S` (0 before the first)."""
     latency_ms_p95: float
     events_in: int
     """Events handed over by the source."""
@@ -175,6 +199,8 @@ class Pipeline:
                  settings: PipelineSettings | None = None, *, class_names: Sequence[str] | None = None,
                  backend_options: dict[str, Any] | None = None) -> None:
         settings = settings or PipelineSettings()
+        self.sensor_warning: str | None = None
+        """Set when the source's sensor is not the one the loaded model was trained on."""
         if network is None:
             try:
                 model = load_model(settings.model)
@@ -182,6 +208,7 @@ class Pipeline:
                 source.close()
                 raise
             network, class_names = model.network, class_names or model.info.class_names
+            self.sensor_warning = sensor_mismatch(source.sensor_size, model.info)
         if not source.live and not isinstance(source, ReplaySource):
             source = ReplaySource(source, speed=settings.replay_speed)
         elif isinstance(source, ReplaySource):
@@ -210,7 +237,7 @@ class Pipeline:
         self._pending_events = 0
         self._new_decisions: deque[Decision] = deque(maxlen=DECISION_BACKLOG)
         self._prediction: Decision | None = None
-        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._latencies = LatencyWindow()
         self._counts = {"events_in": 0, "events_integrated": 0, "frames": 0, "frames_stepped": 0, "decisions": 0,
                         "dropped_frames": 0, "dropped_batches": 0, "dropped_events": 0}
         self._step_ms = self._frame_ms = 0.0
@@ -331,7 +358,7 @@ class Pipeline:
             error = self._fatal or self._warning
             self._warning = None
             counts = dict(self._counts)
-            latencies = np.array(self._latencies) * 1e3
+            latency_mean, latency_p95 = self._latencies.summary_ms(now)
             update = dict(frame=self._frame, prediction=self._prediction, finished=self._finished,
                           running=bool(self._threads) and not (self._stopped or self._finished or self._fatal))
             step_ms, frame_ms = self._step_ms, self._frame_ms
@@ -339,8 +366,7 @@ class Pipeline:
             events_per_s=self._event_rate.update(now, counts["events_in"]),
             frames_per_s=self._frame_rate.update(now, counts["frames"]),
             step_ms=step_ms, frame_ms=frame_ms,
-            latency_ms_mean=float(latencies.mean()) if latencies.size else 0.0,
-            latency_ms_p95=float(np.percentile(latencies, 95)) if latencies.size else 0.0,
+            latency_ms_mean=latency_mean, latency_ms_p95=latency_p95,
             event_queue_depth=len(self._events), frame_queue_depth=len(self._frames), **counts)
         return PipelineUpdate(events=events, decisions=decisions, stats=stats, error=error, **update)
 
@@ -458,7 +484,7 @@ class Pipeline:
                 with self._lock:
                     self._new_decisions.extend(decisions)
                     self._prediction = decisions[-1] if decisions else self._prediction
-                    self._latencies.extend([published - handed_over] * len(decisions))
+                    self._latencies.add(published, published - handed_over, len(decisions))
                     self._counts["frames_stepped"] += 1
                     self._counts["decisions"] += len(decisions)
                     self._step_ms, self._frame_ms = stats.mean_step_ms, stats.mean_frame_ms
