@@ -268,11 +268,11 @@ def corrupt_middle_packet(path: Path, compression_error: type[Exception], decomp
     return offset
 
 
-def read_in_child(path: Path, timeout_s: float = 2.0) -> subprocess.CompletedProcess:
-    """``livegesture info PATH`` in a child process: dv-processing hangs holding the GIL on a
-    corrupt LZ4 packet, which no in-process timeout can interrupt."""
-    return subprocess.run([sys.executable, "-m", "livegesture", "info", str(path)], capture_output=True, text=True,
-                          timeout=timeout_s + 3, cwd=Path(__file__).parents[1])
+def livegesture_in_child(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    """The command line in a child process: dv-processing hangs holding the GIL on a corrupt
+    LZ4 packet, which no in-process timeout can interrupt."""
+    return subprocess.run([sys.executable, "-m", "livegesture", *args], capture_output=True, text=True,
+                          timeout=timeout_s, cwd=Path(__file__).parents[1])
 
 
 def test_corrupt_lz4_event_packet_is_reported_instead_of_hanging(tmp_path):
@@ -281,12 +281,15 @@ def test_corrupt_lz4_event_packet_is_reported_instead_of_hanging(tmp_path):
     path = tmp_path / "corrupt.aedat4"
     write_aedat4(path, regular_events(200_000), SIZE)  # several packets
     offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    problem = f"{path}: corrupt event packet at byte {offset} (LZ4: LZ4F_decompress failed with code: " \
+              "ERROR_decompressionFailed)"
     start = time.monotonic()
-    result = read_in_child(path)
+    result = livegesture_in_child("info", str(path), timeout_s=10)
     assert time.monotonic() - start < 5  # of which ~1-2 s start the interpreter
-    assert result.returncode == 2
-    assert result.stderr.strip() == (f"livegesture: error: {path}: corrupt event packet at byte {offset} "
-                                     "(LZ4: LZ4F_decompress failed with code: ERROR_decompressionFailed)")
+    assert (result.returncode, result.stderr.strip()) == (2, f"livegesture: error: {problem}")
+    result = livegesture_in_child("run", str(path), "--headless", "--speed", "0", "--backend", "fast",
+                                  "--config", str(tmp_path / "none.toml"))
+    assert (result.returncode, result.stderr.strip()) == (2, f"livegesture: error: source: {problem}")
 
 
 def test_corrupt_zstd_event_packet_is_reported(tmp_path):

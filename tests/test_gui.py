@@ -360,3 +360,19 @@ def test_demo_opens_the_window_when_there_is_a_display(qtbot, config, monkeypatc
     assert config.exists()  # the settings were saved on close
     for window in windows:
         window.deleteLater()
+
+
+def test_a_corrupt_aedat4_packet_is_reported_in_the_banner(make_window, qtbot, tmp_path):
+    """dv-processing hung holding the GIL on such a file, freezing the window for good."""
+    import lz4.frame
+
+    from livegesture.sources.aedat4 import write_aedat4
+    from test_aedat4 import corrupt_middle_packet, regular_events
+
+    path = tmp_path / "corrupt.aedat4"
+    write_aedat4(path, regular_events(200_000), (128, 128))
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    window = make_window()
+    assert window.open_source(str(path))
+    qtbot.waitUntil(window.banner.isVisible, timeout=5_000)
+    assert window.banner.message.text().startswith(f"source: {path}: corrupt event packet at byte {offset} (LZ4: ")
