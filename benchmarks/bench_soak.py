@@ -16,6 +16,7 @@ memory is sampled every poll; it must stay flat (end against start, after warm-u
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources import open_source
 from livegesture.sources.base import EventSource
 
-from bench_pipeline import MEMORY_GROWTH_LIMIT, resident_mb
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, also when imported by path
+from bench_pipeline import MEMORY_GROWTH_LIMIT, resident_mb  # noqa: E402
 
 RECORDINGS = sorted(DEMO_RECORDING.parent.glob("*.aedat4"))
 SPEED = 10.0

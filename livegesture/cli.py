@@ -104,6 +104,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
     p.add_argument("--device", help=f"torch device: auto, cpu, cuda (default {t.device})")
     p.add_argument("--limit", type=int, default=None, help="use at most this many samples per split (quick runs)")
+    p.add_argument("--live-windows", action="store_true",
+                   help="train on windows drawn from the continuous recordings as the live pipeline makes them "
+                        "(random offsets, idle periods with silence as the target, whole gestures mixed in) "
+                        "instead of whole gestures only")
+    p.add_argument("--events-per-frame", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="with --live-windows: range of events per frame drawn (default 500 1600)")
+    p.add_argument("--windows-per-epoch", type=int, default=2400,
+                   help="with --live-windows: windows drawn afresh each epoch (default %(default)s)")
+    p.add_argument("--validation-windows", type=int, default=600,
+                   help="with --live-windows: windows drawn once from the test split (default %(default)s)")
     p.add_argument("--note", default=None, help="free text kept in the model's training metadata "
                                                 "(e.g. how the dataset was made)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -130,6 +140,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from livegesture.sources.dataset import LIGHTING_CONDITIONS
+    from livegesture.synth.gestures import TIMINGS
 
     p = sub.add_parser("synth", help="generate labelled synthetic DVS Gesture recordings (no camera needed)",
                        description="Render people performing the 11 DVS Gesture classes, emulate a DVS128 "
@@ -140,8 +151,12 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     def common(q: argparse.ArgumentParser, workers: int) -> None:
         q.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
         q.add_argument("--workers", type=int, default=workers, help=f"processes (default {workers})")
-        q.add_argument("--gesture-seconds", type=float, nargs=2, default=(3.5, 5.0), metavar=("MIN", "MAX"),
-                       help="range of a gesture's labelled duration (default 3.5 5.0)")
+        q.add_argument("--timing", choices=TIMINGS, default="dvsgesture",
+                       help="dvsgesture: the real dataset's timing (gestures 6-10 s, pauses 1-6 s, some back to "
+                            "back, tempo varying per clip, a person fidgeting between gestures); short: the "
+                            "original quick timing (gestures 3.5-5 s, short still pauses). Default dvsgesture")
+        q.add_argument("--gesture-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                       help="range of a gesture's labelled duration (default: the timing's, 6 10 or 3.5 5)")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = synth.add_parser("dataset", help="a folder in IBM's DVS Gesture layout (AEDAT 3.1, labels, splits)",
@@ -248,7 +263,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
             shown = " ".join(key for key, value in SWITCH_VALUES.items() if value in (default or ()))
             extra = {"choices": tuple(SWITCH_VALUES)}
         else:
-            shown, extra = " ".join(map(str, default or ())), {"type": int}
+            shown, extra = " ".join(map(str, default or ())), {"type": _SETTING_TYPES[name].get("type", str)}
         g.add_argument("--" + name.replace("_", "-"), dest=GRID_PREFIX + name, nargs="+", metavar="V", **extra,
                        help=f"{_setting_options()[name]['help']} (default: {shown or 'from the config'})")
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "tune"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -15,7 +16,13 @@ from livegesture.events import LivegestureError
 from livegesture.pipeline.engine import resolve_backend
 from livegesture.pipeline.decision import label_name
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate
-from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
+from livegesture.pipeline.settings import (
+    PipelineSettings,
+    load_settings,
+    model_window,
+    save_settings,
+    window_warning,
+)
 from livegesture.sources import open_source
 from livegesture.sources.labels import GestureSegment
 
@@ -89,7 +96,11 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
                if getattr(args, spec.name, None) is not None}
     if "model" in changes:
         changes["model"] = str(Path(changes["model"]).expanduser().resolve())
-    return load_settings(args.config).replace(**changes)
+    settings = load_settings(args.config, changes)
+    warning = window_warning(settings, model_window(settings.model))
+    if warning:
+        print(f"livegesture: warning: {warning}", file=sys.stderr)
+    return settings
 
 
 def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME
@@ -13,7 +14,9 @@ from livegesture.pipeline.settings import (
     SettingsError,
     default_config_path,
     load_settings,
+    model_window,
     save_settings,
+    window_warning,
 )
 
 
@@ -105,3 +108,37 @@ def test_a_config_file_that_is_not_utf8_is_an_error_naming_the_file(tmp_path):
     path.write_bytes(b'[pipeline]\nmodel = "mod\xe8le.npz"\n')  # Latin-1, as an old editor saves it
     with pytest.raises(SettingsError, match=rf"^{path}: not valid TOML: not UTF-8 text \(byte 23\)$"):
         load_settings(path)
+
+
+@pytest.fixture
+def live_model(tmp_path) -> str:
+    """A model file trained (so its metadata says) on live windows of 300-900 events per frame."""
+    from livegesture.backends.testing import random_network
+    from livegesture.model.config import LiveWindow
+    from livegesture.model.files import ModelInfo, save_model
+
+    network = random_network(np.random.default_rng(0))
+    info = ModelInfo(class_names=tuple(map(str, range(network.num_outputs))),
+                     live_window=LiveWindow((300, 900), 520, clear_every=8, drain_steps=5))
+    return str(save_model(tmp_path / "live.npz", network, info))
+
+
+def test_a_model_trained_on_live_windows_gives_the_window_defaults(tmp_path, live_model):
+    settings = load_settings(tmp_path / "none.toml", {"model": live_model})
+    assert (settings.events_per_frame, settings.clear_every, settings.drain_steps) == (520, 8, 5)
+    assert window_warning(settings, model_window(live_model)) is None
+    config = tmp_path / "config.toml"
+    config.write_text(f'[pipeline]\nmodel = "{live_model}"\nclear_every = 10\n')
+    from_file = load_settings(config)
+    assert (from_file.events_per_frame, from_file.clear_every) == (520, 10)  # the file wins where it speaks
+    assert load_settings(config, {"events_per_frame": 5000}).events_per_frame == 5000  # and an option over both
+    warning = window_warning(load_settings(config, {"events_per_frame": 5000}), model_window(live_model))
+    assert warning == ("the model was not trained for events_per_frame 5,000 (trained on 300-900), "
+                       "clear_every 10 (trained on 8): expect lower accuracy")
+    assert window_warning(from_file.replace(events_per_frame=1300, clear_every=8), model_window(live_model)) is None
+
+
+def test_a_model_without_a_live_window_keeps_the_plain_defaults(tmp_path):
+    settings = load_settings(tmp_path / "none.toml", {"model": str(tmp_path / "missing.npz")})
+    assert settings.events_per_frame == PipelineSettings().events_per_frame
+    assert model_window(tmp_path / "missing.npz") is None

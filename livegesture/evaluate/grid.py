@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "smoothing", "noise_filter")
-"""The settings a grid may vary."""
+TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "mode", "smoothing", "min_confidence",
+                  "min_output_spikes", "switch_margin", "noise_filter")
+"""The settings a grid may vary (the decision policy's cost nothing more: the network runs
+once per window setting and the policies replay its counts)."""
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "events_per_frame": (1_000, 2_000, 4_000),
     "clear_every": (5, 10),

@@ -9,9 +9,10 @@
   and ``stride``, ``padding`` for convolutions), ``threshold`` (integer, fire on
   ``V > threshold``), ``leak`` (shift), ``timesteps`` (frames per sample), ``drain_steps``,
   ``class_names``, ``scale`` (integer units per float unit), ``sensor_size`` of the
-  training recordings (DVS128 when absent) and free-form ``training`` (provenance:
-  dataset, split, epochs, accuracies, ...). Every field is checked on load
-  against :data:`METADATA_RULES` (type and sane bounds), the field named in the error.
+  training recordings (DVS128 when absent), free-form ``training`` (provenance: dataset,
+  split, epochs, accuracies, ...) and, for a model trained on live windows,
+  ``live_window`` (:class:`~livegesture.model.config.LiveWindow`). Every field is checked
+  on load against :data:`METADATA_RULES` (type and sane bounds), the field named in the error.
 
 **hs_api pickles** (``.pkl``, e.g. the HiAER-Spike example's ``DVS_model_config.pkl``): a
 dict with ``axons``, ``connections``, ``outputs`` (see :mod:`livegesture.backends.network`).
@@ -47,7 +48,7 @@ from livegesture.backends.network import (
     NetworkError,
 )
 from livegesture.events import DVS128_SIZE, LivegestureError, SensorSize
-from livegesture.model.config import DRAIN_STEPS, MAX_DRAIN_STEPS, MAX_TIMESTEPS, TIMESTEPS
+from livegesture.model.config import DRAIN_STEPS, MAX_DRAIN_STEPS, MAX_TIMESTEPS, TIMESTEPS, LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "gesture-model.npz"
@@ -129,6 +130,36 @@ def mapping(value: Any) -> dict:
     return dict(value)
 
 
+def table(rules: dict[str, Rule], required: tuple[str, ...]) -> Rule:
+    """A table whose entries pass ``rules`` (those in ``required`` must be there; others are dropped)."""
+    def check(value: Any) -> dict[str, Any]:
+        entries = mapping(value)
+        missing = [name for name in required if name not in entries]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        result = {}
+        for name, rule in rules.items():
+            if name in entries:
+                try:
+                    result[name] = rule(entries[name])
+                except ValueError as err:
+                    raise ValueError(f"{name} {err}") from None
+        return result
+    return check
+
+
+def live_window(value: Any) -> LiveWindow:
+    """A :class:`LiveWindow` table: every count within the bounds of the metadata's own."""
+    return LiveWindow.from_dict(LIVE_WINDOW_TABLE(value))
+
+
+MAX_EVENTS_PER_FRAME = 10_000_000
+"""Largest ``events_per_frame`` a live window may declare."""
+LIVE_WINDOW_TABLE = table({"events_per_frame_range": shape(2, integer(1, MAX_EVENTS_PER_FRAME)),
+                           "events_per_frame": integer(1, MAX_EVENTS_PER_FRAME),
+                           "clear_every": integer(1, MAX_TIMESTEPS), "drain_steps": integer(0, MAX_DRAIN_STEPS)},
+                          required=("events_per_frame_range", "events_per_frame"))
+
 METADATA_RULES: dict[str, Rule] = {
     "timesteps": integer(1, MAX_TIMESTEPS),
     "drain_steps": integer(0, MAX_DRAIN_STEPS),
@@ -139,6 +170,7 @@ METADATA_RULES: dict[str, Rule] = {
     "class_names": class_names,
     "training": optional(mapping),
     "sensor_size": shape(2, integer(1, MAX_INPUT_SIDE)),
+    "live_window": optional(live_window),
     "stride": integer(1, MAX_KERNEL_STEP),
     "padding": integer(0, MAX_KERNEL_STEP),
 }
@@ -167,6 +199,8 @@ class ModelInfo:
     class_names: tuple[str, ...] = CLASS_NAMES
     scale: int | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    live_window: LiveWindow | None = None
+    """The live windows it was trained on; None for a model trained on whole gestures only."""
     sensor_size: SensorSize = DVS128_SIZE
     """The sensor of the training recordings (``train`` reads DVS Gesture: a DVS128)."""
 
@@ -208,6 +242,7 @@ def save_model(path: str | Path, network: LayeredNetwork, info: ModelInfo) -> Pa
         "threshold": int(network.threshold), "leak": int(network.leak), "timesteps": info.timesteps,
         "drain_steps": info.drain_steps, "class_names": list(info.class_names), "scale": info.scale,
         "training": info.training, "sensor_size": list(info.sensor_size),
+        **({"live_window": info.live_window.to_dict()} if info.live_window else {}),
     }
     arrays = {f"layer{k}.weight": layer.weight for k, layer in enumerate(network.layers, start=1)}
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(metadata, indent=1).encode(), dtype=np.uint8)
@@ -281,7 +316,8 @@ def _load_npz(path: Path) -> CriModel:
                                  input_shape=meta["input_shape"])
         info = ModelInfo(timesteps=meta["timesteps"], drain_steps=meta["drain_steps"],
                          class_names=meta["class_names"], scale=meta.get("scale"),
-                         training=meta.get("training") or {}, sensor_size=meta["sensor_size"])
+                         training=meta.get("training") or {}, live_window=meta.get("live_window"),
+                         sensor_size=meta["sensor_size"])
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     except (KeyError, TypeError, ValueError) as err:

@@ -16,8 +16,8 @@ from typing import Any
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
-from livegesture.model.files import DEFAULT_MODEL
+from livegesture.model.config import DRAIN_STEPS, MIN_OUTPUT_SPIKES, TIMESTEPS, LiveWindow
+from livegesture.model.files import DEFAULT_MODEL, MODEL_SUFFIX, load_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,10 +58,14 @@ a gesture: on the shipped demo sessions, averaging 2 windows lowered the streami
 every window size tried (2,000-5,000 events per frame, both modes), blending gestures."""
 DEFAULT_MIN_CONFIDENCE = 0.35
 """Smoothed score the top class needs to be shown (11 classes: chance is 0.09)."""
-DEFAULT_MIN_OUTPUT_SPIKES = 4
-"""Output spikes a window needs to count as a gesture at all."""
+DEFAULT_MIN_OUTPUT_SPIKES = MIN_OUTPUT_SPIKES
+"""Output spikes a window needs to count as a gesture at all (what idle windows were trained below)."""
 DEFAULT_SWITCH_MARGIN = 0.1
 """Hysteresis: how far another class must lead the shown one to replace it."""
+
+
+POLICY_SETTINGS = ("smoothing", "min_confidence", "min_output_spikes", "switch_margin")
+"""The decision policy: how the window counts become the running prediction (nothing upstream)."""
 
 
 class SettingsError(LivegestureError, ValueError):
@@ -182,17 +186,62 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: not UTF-8 text (byte {err.start})") from None
 
 
-def load_settings(path: str | Path | None = None) -> PipelineSettings:
-    """Settings from the ``[pipeline]`` table of ``path`` (default :func:`default_config_path`);
-    defaults for what it does not set, all defaults when the file does not exist."""
+WINDOW_SETTINGS = ("events_per_frame", "clear_every", "drain_steps")
+"""The settings a model trained on live windows gives defaults for."""
+
+
+def model_window(model: str | Path) -> LiveWindow | None:
+    """The live window the model file was trained on; None for a model without one, or one
+    that cannot be read (loading it for real reports that)."""
+    try:
+        return load_model(model).info.live_window if Path(model).suffix == MODEL_SUFFIX else None
+    except LivegestureError:
+        return None
+
+
+def window_defaults(window: LiveWindow | None) -> dict[str, int]:
+    """Settings defaults from a model's live window (``{}`` without one)."""
+    if window is None:
+        return {}
+    return {"events_per_frame": window.events_per_frame, "clear_every": window.clear_every,
+            "drain_steps": window.drain_steps}
+
+
+def window_warning(settings: PipelineSettings, window: LiveWindow | None) -> str | None:
+    """A one-line warning when the settings lie far outside the window the model was trained on."""
+    if window is None:
+        return None
+    low, high = window.events_per_frame_range
+    problems = []
+    if window.far_outside(settings.events_per_frame):
+        problems.append(f"events_per_frame {settings.events_per_frame:,} (trained on {low:,}-{high:,})")
+    if settings.clear_every != window.clear_every:
+        problems.append(f"clear_every {settings.clear_every} (trained on {window.clear_every})")
+    if settings.drain_steps != window.drain_steps:
+        problems.append(f"drain_steps {settings.drain_steps} (trained on {window.drain_steps})")
+    if not problems:
+        return None
+    return f"the model was not trained for {', '.join(problems)}: expect lower accuracy"
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineSettings:
+    """Settings from the ``[pipeline]`` table of ``path`` (default :func:`default_config_path`),
+    then ``overrides`` (e.g. command-line options). What neither sets takes the defaults, and
+    for :data:`WINDOW_SETTINGS` the live window of the model they name (:func:`window_defaults`)."""
     path = Path(path).expanduser() if path is not None else default_config_path()
     table = _read_toml(path).get(CONFIG_TABLE, {})
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: [{CONFIG_TABLE}] must be a table")
+    overrides = overrides or {}
+    model = overrides.get("model", table.get("model", str(DEFAULT_MODEL)))
+    base = PipelineSettings()
+    if isinstance(model, str):
+        base = base.replace(**window_defaults(model_window(model)))
     try:
-        return PipelineSettings().replace(**table)
+        from_file = base.replace(**table)
     except SettingsError as err:
         raise SettingsError(f"{path}: [{CONFIG_TABLE}] {err}") from None
+    return from_file.replace(**overrides)
 
 
 def save_settings(settings: PipelineSettings, path: str | Path | None = None) -> Path:

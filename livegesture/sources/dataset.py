@@ -10,6 +10,7 @@ sample: the events with ``start <= t < end``, label = CSV class - 1, as SpikingJ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ def trial_name(user: int, lighting: str) -> str:
     if lighting not in LIGHTING_CONDITIONS:
         raise ValueError(f"unknown lighting {lighting!r}; expected one of {', '.join(LIGHTING_CONDITIONS)}")
     return f"user{user:02d}_{lighting}{RECORDING_SUFFIX}"
+
+
+def user_of(recording: Path) -> int:
+    """The user number of an IBM-style recording name (``user07_led.aedat`` -> 7), else -1."""
+    match = re.match(r"user(\d+)", recording.name)
+    return int(match.group(1)) if match else -1
 
 
 @dataclass(frozen=True)
