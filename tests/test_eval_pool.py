@@ -48,6 +48,11 @@ def square_or_hang(n: int) -> int:
     return n * n
 
 
+def sleep_then_square(n: int) -> int:
+    time.sleep(n / 10)
+    return n * n
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -88,6 +93,13 @@ def test_first_ctrl_c_stops_at_once_keeps_results_and_kills_the_workers(tmp_path
     assert len(run.results) + len(run.unfinished) == 40
     pids = [int(p.name) for p in tmp_path.iterdir()]
     assert pids and not any(alive(pid) for pid in pids)
+
+
+def test_a_task_that_finishes_while_shutting_down_is_kept():
+    # task 4 ends after 0.4 s and its result is a Ctrl-C; task 8, on the other worker, ends 0.4 s later
+    run = run_pool(sleep_then_square, [8, 4, 1, 2], workers=2, initializer=nothing, on_result=InterruptedAt(1).update)
+    assert sorted(run.results) == [16, 64] and run.unfinished == [1, 2]
+    assert 0.4 < SHUTDOWN_GRACE_S
 
 
 CHILD = textwrap.dedent("""

@@ -142,7 +142,7 @@ JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**4
                                                    st.dictionaries(st.text(max_size=5), inner, max_size=3)),
                            max_leaves=8)
 METADATA_FIELDS = ("input_shape", "layers", "threshold", "leak", "timesteps", "drain_steps", "class_names", "scale",
-                   "training", "sensor_size", "version", "format")
+                   "training", "sensor_size", "live_window", "version", "format")
 
 
 def test_model_reader(folder):

@@ -88,6 +88,12 @@ def rewrite(path, **changes):
     ({"input_shape": [2, 5]}, "metadata input_shape must be a list of 3 integers"),
     ({"input_shape": [2, 5, 10**6]}, "metadata input_shape must be an integer in"),
     ({"training": "yesterday"}, "metadata training must be a table"),
+    ({"live_window": {"events_per_frame": 500}}, "metadata live_window lacks events_per_frame_range"),
+    ({"live_window": {"events_per_frame_range": [300, 900], "events_per_frame": 0}},
+     r"metadata live_window events_per_frame must be an integer in \[1, 10,000,000\], got 0"),
+    ({"live_window": {"events_per_frame_range": [300, 900], "events_per_frame": 500, "drain_steps": 10**8}},
+     "metadata live_window drain_steps must be an integer in"),
+    ({"live_window": {"events_per_frame_range": [900, 300], "events_per_frame": 500}}, "invalid live window"),
 ])
 def test_bad_npz_files_name_the_file_and_problem(tmp_path, network, changes, message):
     path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde")))
