@@ -330,3 +330,18 @@ def test_a_label_file_that_is_not_utf8_skips_its_recording_only(tmp_path):
     assert [r.path.name for r in inventory.recordings] == ["good.aedat"]
     (skipped,) = inventory.skipped
     assert skipped.recording == str(tmp_path / "latin1.aedat") and "label file is not UTF-8 text" in skipped.reason
+
+
+@pytest.mark.parametrize("mode", [[], ["--streaming"]], ids=["per-sample", "streaming"])
+def test_cli_warns_about_a_recording_from_another_sensor(tmp_path, capsys, mode):
+    model = forced_model(tmp_path)
+    recording = tmp_path / "davis.aedat"
+    write_gestures(recording, HAND_CASE)
+    write_aedat3(recording, read_aedat3(recording).events, (346, 260))  # the same events, a DAVIS346 header
+    write_gestures(tmp_path / "dvs128.aedat", HAND_CASE)
+    out = tmp_path / "report"
+    assert main(["eval", str(tmp_path), "--model", str(model), "-o", str(out), "--workers", "1", "--no-progress",
+                 *mode]) == 0
+    expected = f"{recording}: the 346x260 sensor differs from the 128x128 one the model was trained on"
+    assert [w[:len(expected)] for w in json.loads((out / "eval.json").read_text())["warnings"]] == [expected]
+    assert f"warning: {expected}" in capsys.readouterr().out

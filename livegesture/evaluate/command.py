@@ -22,6 +22,7 @@ from livegesture.evaluate.report import (
     plot_pareto,
     prepare_output,
     print_tables,
+    print_warnings,
     report_console,
     sample_tables,
     setting_text,
@@ -85,6 +86,7 @@ def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: Pipeli
     out = Path(args.out)
     report = write_json(out / EVAL_JSON, evaluation.to_dict())
     console = report_console()
+    print_warnings(console, evaluation.warnings)
     print_tables(console, sample_tables(evaluation, inventory.description))
     figure = plot_confusion(evaluation.scores, evaluation.class_names, out / CONFUSION_PNG,
                             f"per sample: {_title(settings, inventory)}")
@@ -99,6 +101,7 @@ def _streaming(args: argparse.Namespace, inventory: Inventory, settings: Pipelin
     out = Path(args.out)
     report = write_json(out / EVAL_JSON, evaluation.to_dict())
     console = report_console()
+    print_warnings(console, evaluation.warnings)
     print_tables(console, stream_tables(evaluation, inventory.description))
     title = f"streaming: {_title(settings, inventory)}"
     score = evaluation.score

@@ -35,7 +35,7 @@ from livegesture.evaluate.recordings import (
 )
 from livegesture.evaluate.torch_model import TorchModel, load_torch_model
 from livegesture.integrate import CHANNELS, integrate_sample
-from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
 from livegesture.pipeline.engine import BACKEND_OPTIONS
 from livegesture.sources.labels import GestureSegment
 
@@ -78,6 +78,8 @@ class SampleTask:
 class TaskOutcome:
     results: tuple[SampleResult, ...]
     skipped: tuple[Skipped, ...]
+    warning: str | None = None
+    """Set when the recording's sensor is not the one the model was trained on."""
 
     @property
     def samples(self) -> int:
@@ -127,7 +129,8 @@ class SampleEvaluator:
             results = tuple(self._sample(name, gesture, sensor_size) for gesture in gestures)
         except Exception as err:  # one bad file must not end the run: report it, go on
             return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
-        return TaskOutcome(results, tuple(skipped))
+        warning = sensor_mismatch(sensor_size, self.model.info)
+        return TaskOutcome(results, tuple(skipped), warning and f"{name}: {warning}")
 
     def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
         info = self.model.info
@@ -200,6 +203,8 @@ class SampleEvaluation:
     seconds: float
     training_accuracy: dict[str, Any] = field(default_factory=dict)
     torch_phase: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Recordings whose sensor is not the one the model was trained on."""
 
     @property
     def scores(self) -> ClassScores:
@@ -257,6 +262,7 @@ class SampleEvaluation:
                 "agreement": float(np.mean([r.prediction == r.torch_prediction for r in self.results]))
                 if self.results else None},
             "recordings": self.recordings(), "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": list(self.warnings),
             "skipped_samples": self.skipped_samples, "not_run": self.not_run, "interrupted": self.not_run > 0,
             "seconds": self.seconds, "samples_per_second": self.samples_per_second,
             "per_sample": [r.to_dict() for r in self.results],
@@ -292,4 +298,5 @@ def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int 
         inventory.source, spec, info.class_names, info.timesteps, info.drain_steps, tuple(results), tuple(skipped),
         sum(len(task.rows) for task in run.unfinished), seconds,
         {key: accuracy[key] for key in ("split", "samples", "float", "integer") if key in accuracy},
-        None if evaluator.torch_model is None else evaluator.torch_model.phase)
+        None if evaluator.torch_model is None else evaluator.torch_model.phase,
+        tuple(sorted({o.warning for o in outcomes if o.warning})))

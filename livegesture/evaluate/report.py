@@ -72,6 +72,12 @@ def prepare_output(folder: Path, names: Sequence[str]) -> Path:
     return folder
 
 
+def print_warnings(console: Console, warnings: Sequence[str]) -> None:
+    """One line per warning (a recording from another sensor than the model's, ...)."""
+    for warning in warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` as indented JSON (creating the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from livegesture.evaluate.recordings import (
     usable_gestures,
 )
 from livegesture.integrate import NET_INPUT_SIZE
-from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
 from livegesture.pipeline.decision import NO_GESTURE_NAME, Decision, RunningPrediction
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
@@ -59,6 +59,8 @@ class RecordingStream:
     score: StreamScore | None
     skipped: tuple[Skipped, ...]
     seconds: float
+    warning: str | None = None
+    """Set when the recording's sensor is not the one the model was trained on."""
 
     def row(self) -> dict[str, Any]:
         """The per-recording table's row (JSON-ready)."""
@@ -78,13 +80,15 @@ def replay_policy(decisions: list[Decision], settings: PipelineSettings, num_cla
     return [prediction.update(d.counts, d.t_us, d.frame_index) for d in decisions]
 
 
-def stream_recording(network: Network, task: StreamTask) -> list[RecordingStream]:
+def stream_recording(model: CriModel, task: StreamTask) -> list[RecordingStream]:
     """Run one recording through the live pipeline's decisions once, then score them under
     each of the task's decision policies."""
     started = time.perf_counter()
     name = str(task.recording)
+    network = model.network
     try:
         events, sensor_size = read_events_cached(task.recording)
+        warning = sensor_mismatch(sensor_size, model.info)
         gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
                                             network.num_outputs)
         decisions = list(decide_stream((events,), sensor_size, network, task.settings[0]))
@@ -97,7 +101,8 @@ def stream_recording(network: Network, task: StreamTask) -> list[RecordingStream
         replayed = replay_policy(decisions, settings, network.num_outputs)
         score = score_stream([d.t_us for d in replayed], [d.label for d in replayed],
                              [g.segment for g in gestures], network.num_outputs)
-        results.append(RecordingStream(name, point, score, tuple(skipped), time.perf_counter() - started))
+        results.append(RecordingStream(name, point, score, tuple(skipped), time.perf_counter() - started,
+                                       warning and f"{name}: {warning}"))
     return results
 
 
@@ -116,7 +121,7 @@ def init_stream_worker(model: Path) -> CriModel:
 def stream_task(task: StreamTask) -> list[RecordingStream]:
     """A task on this process's network (after :func:`init_stream_worker`)."""
     assert _loaded is not None, "init_stream_worker runs first"
-    return stream_recording(_loaded.network, task)
+    return stream_recording(_loaded, task)
 
 
 def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list[StreamTask]:
@@ -179,6 +184,10 @@ class StreamEvaluation:
     def backend(self) -> str:
         return resolve_backend(self.settings.backend)
 
+    @property
+    def warnings(self) -> list[str]:
+        return sorted({r.warning for r in self.recordings if r.warning})
+
     def to_dict(self) -> dict[str, Any]:
         score = self.score
         return {
@@ -190,6 +199,7 @@ class StreamEvaluation:
                             "total": score.curve.total.tolist()},
             "gesture_outcomes": [asdict(g) for g in score.gestures],
             "recordings": [r.row() for r in self.recordings], "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": self.warnings,
             "not_run": self.not_run, "interrupted": self.not_run > 0, "seconds": self.seconds,
         }
 
