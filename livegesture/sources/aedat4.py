@@ -230,6 +230,9 @@ def read_layout(path: Path) -> FileLayout:
 def _decompress(payload: bytes, compression: dv.CompressionType) -> bytes:
     """A packet's flatbuffer, decompressed as dv would; raises on corrupt data."""
     if compression in (dv.CompressionType.LZ4, dv.CompressionType.LZ4_HIGH):
+        declared = lz4.frame.get_frame_info(payload)["content_size"]  # 0: not stated (what DV writes)
+        if declared > MAX_PACKET_BYTES:  # the decoder would allocate it
+            raise ValueError(f"the frame declares {declared} bytes")
         return lz4.frame.decompress(payload)
     if compression in (dv.CompressionType.ZSTD, dv.CompressionType.ZSTD_HIGH):
         declared = zstandard.get_frame_parameters(payload).content_size
