@@ -36,6 +36,8 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
+from livegesture.events import LivegestureError
+
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
@@ -133,7 +135,7 @@ class _Worker:
             _, ok, error = self.conn.recv()
         except EOFError:
             self.process.join()
-            raise RuntimeError(f"a worker process died while starting (exit code {self.process.exitcode})") from None
+            raise LivegestureError(f"a worker process died while starting (exit code {self.process.exitcode})") from None
         if not ok:
             raise error
         self.ready = True
