@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -376,3 +378,19 @@ def test_a_corrupt_aedat4_packet_is_reported_in_the_banner(make_window, qtbot, t
     assert window.open_source(str(path))
     qtbot.waitUntil(window.banner.isVisible, timeout=5_000)
     assert window.banner.message.text().startswith(f"source: {path}: corrupt event packet at byte {offset} (LZ4: ")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_and_ctrl_c_close_the_window_like_its_close_button(tmp_path, signum):
+    import subprocess
+
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIVEGESTURE_CONFIG": str(config),
+           "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-m", "livegesture", "gui", str(DEMO), "--duration", "60"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(6)  # the window is up and replaying
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=15)
+    assert child.returncode == 0 and "Traceback" not in err
+    assert config.exists()  # saved on close, as the close button does

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -14,6 +15,7 @@ from livegesture.pipeline.settings import PipelineSettings
 
 WINDOW_SIZE = (1500, 860)
 MS_PER_S = 1000
+CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def application() -> QtWidgets.QApplication:
@@ -45,7 +47,14 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
     window = open_window(source, settings, config_path)
     if duration_s is not None:
         QtCore.QTimer.singleShot(int(duration_s * MS_PER_S), window.close)
-    return app.exec()
+    # Ctrl-C and SIGTERM close the window as its close button does (settings saved, threads
+    # stopped); Python runs the handler at the window's next timer tick.
+    previous = {signum: signal.signal(signum, lambda *_: window.close()) for signum in CLOSING_SIGNALS}
+    try:
+        return app.exec()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def gui(args: argparse.Namespace) -> int:
