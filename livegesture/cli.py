@@ -192,6 +192,7 @@ _SETTING_TYPES: dict[str, dict] = {
     "model": {"metavar": "FILE"}, "backend": {}, "events_per_frame": {"type": int}, "frames_per_window": {"type": int},
     "clear_every": {"type": int}, "drain_steps": {"type": int}, "mode": {}, "smoothing": {"type": int},
     "min_confidence": {"type": float}, "min_output_spikes": {"type": int}, "switch_margin": {"type": float},
+    "min_event_rate": {"type": float},
     "noise_filter": {"action": argparse.BooleanOptionalAction},
 }
 

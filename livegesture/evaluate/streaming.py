@@ -77,7 +77,7 @@ def replay_policy(decisions: list[Decision], settings: PipelineSettings, num_cla
     :class:`~livegesture.pipeline.decision.RunningPrediction`, as the engine feeds its one."""
     prediction = RunningPrediction(num_classes, settings.smoothing, settings.min_confidence,
                                    settings.min_output_spikes, settings.switch_margin)
-    return [prediction.update(d.counts, d.t_us, d.frame_index) for d in decisions]
+    return [prediction.replay(d) for d in decisions]
 
 
 def stream_recording(model: CriModel, task: StreamTask) -> list[RecordingStream]:
