@@ -155,6 +155,18 @@ def test_truncated_finalised_file_is_refused(sample, tmp_path, keep):
         Aedat4Recording(path)
 
 
+def unfinalise(path: Path, cut: int = 0) -> None:
+    """Make a finalised file look like one whose recorder was killed: no index (the header's
+    ``dataTablePosition`` back to -1), and ``cut`` bytes of the last packet missing."""
+    data = bytearray(path.read_bytes())
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    header_start = len(VERSION_LINE) + 4
+    table = _data_table_position(bytes(data[header_start:header_start + header_size]))
+    field = data.index(struct.pack("<q", table), header_start, header_start + header_size)
+    data[field:field + 8] = struct.pack("<q", -1)  # as the header is before finalisation
+    path.write_bytes(bytes(data[:table - cut]))
+
+
 def test_unfinalised_truncated_file_reads_complete_packets_and_says_so(tmp_path):
     """A recorder killed while writing: no index, last packet cut. dv reads the rest silently; we warn."""
     path = tmp_path / "crashed.aedat4"
@@ -162,14 +174,7 @@ def test_unfinalised_truncated_file_reads_complete_packets_and_says_so(tmp_path)
     with Aedat4Writer(path, SIZE) as writer:
         for lo in range(0, 4000, 1000):
             writer.write(events[lo:lo + 1000])  # one file packet per write
-    data = bytearray(path.read_bytes())
-    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
-    header_start = len(VERSION_LINE) + 4
-    table = _data_table_position(bytes(data[header_start:header_start + header_size]))
-    field = data.index(struct.pack("<q", table), header_start, header_start + header_size)
-    data[field:field + 8] = struct.pack("<q", -1)  # as the header is before finalisation
-    last_packet_cut = table - 100  # the index and the end of the 4th packet are missing
-    path.write_bytes(bytes(data[:last_packet_cut]))
+    unfinalise(path, cut=100)  # the index and the end of the 4th packet are missing
 
     with pytest.warns(IncompleteRecordingWarning, match="truncated"):
         recording = Aedat4Recording(path)
@@ -318,3 +323,33 @@ def test_corrupt_packet_header_is_refused_at_open(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(EventFormatError, match=rf"corrupt packet header at byte {offset + 8 + size + 1000}"):
         Aedat4Recording(path)
+
+
+def test_corrupt_packet_of_an_unfinalised_file_is_reported_at_open(tmp_path):
+    """dv decompresses every packet of such a file when it opens it (it builds the index): it hung there."""
+    import lz4.frame
+
+    path = tmp_path / "crashed.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    unfinalise(path)
+    result = livegesture_in_child("info", str(path), timeout_s=10)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, f"livegesture: error: {path}: corrupt event packet at byte {offset} (LZ4: LZ4F_decompress failed with "
+           "code: ERROR_decompressionFailed)")
+
+
+def test_corrupt_index_of_a_finalised_file_is_reported_at_open(tmp_path):
+    """dv decompresses the index when it opens a finalised file: it hung on a corrupt one."""
+    path = tmp_path / "index.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)
+    data = bytearray(path.read_bytes())
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    table = _data_table_position(bytes(data[len(VERSION_LINE) + 4:][:header_size]))
+    start = table + (len(data) - table) // 3
+    data[start:start + (len(data) - table) // 2] = np.random.default_rng(3).bytes((len(data) - table) // 2)
+    path.write_bytes(bytes(data))
+    result = livegesture_in_child("info", str(path), timeout_s=10)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"livegesture: error: {path}: file is truncated or corrupt: its index at byte "
+                                    f"{table} does not decompress (LZ4: ")

@@ -17,12 +17,15 @@ What dv-processing 2.0.4 does with damaged files, and what this module reports:
 - a corrupted compressed event packet makes ``getNextEventBatch`` loop forever while holding
   the GIL: its LZ4 decoder (``Lz4DecompressionSupport::decompress``) loops while input is
   left, and after an ``LZ4F_decompress`` error it resets the context without consuming any.
-  DV writes LZ4 frames without checksums, so nothing else notices. :class:`PacketGuard`
-  therefore decompresses each event packet with the reference LZ4 / Zstandard libraries
-  (``lz4``, ``zstandard``: the same formats, from their authors) just before dv reads it and
-  raises :class:`EventFormatError` "corrupt event packet at byte N" instead; it also walks
-  the packet headers (stream id and size) at open and refuses a chain that does not reach
-  the file's index. Checking costs about 1 ms per MB of file, in the reading thread.
+  DV writes LZ4 frames without checksums, so nothing else notices. dv decompresses at open
+  too: the file's index in a finalised file, every packet in one never finalised (it builds
+  the index itself, ``Reader::buildFileDataTable``). So before dv sees the file, the packet
+  headers (stream id and size) are walked and the index, or in an unfinalised file every
+  packet, is decompressed with the reference LZ4 / Zstandard libraries (``lz4``,
+  ``zstandard``: the same formats, from their authors); then :class:`PacketGuard` does the
+  same for each event packet just before dv reads it. A problem raises
+  :class:`EventFormatError` "corrupt event packet at byte N" (or "corrupt packet header",
+  "... its index at byte N does not decompress"). Checking costs about 1 ms per MB of file.
 """
 
 from __future__ import annotations
@@ -155,13 +158,20 @@ class FileLayout:
     """What the IOHeader says and the packet headers hold (see the module notes).
 
     ``compression`` is the IOHeader's ``CompressionType`` (field 0: NONE, LZ4, LZ4_HIGH,
-    ZSTD, ZSTD_HIGH), the stream ids come from its info XML (field 2), ``event_packets`` are
-    the complete packets of the event stream, and ``incomplete`` describes a never finalised file.
+    ZSTD, ZSTD_HIGH), the stream ids come from its info XML (field 2), ``packets`` are the
+    complete packets, and ``incomplete`` describes a never finalised file.
     """
 
     compression: dv.CompressionType
-    event_packets: tuple[Packet, ...]
+    packets: tuple[Packet, ...]
+    event_streams: frozenset[int]
+    index: tuple[int, int] | None
+    """Where the file's index starts and its size (a finalised file), else None."""
     incomplete: str | None
+
+    @property
+    def event_packets(self) -> tuple[Packet, ...]:
+        return tuple(packet for packet in self.packets if packet.stream_id in self.event_streams)
 
 
 def _streams(path: Path, info_xml: str | None) -> tuple[set[int], set[int]]:
@@ -182,22 +192,29 @@ def _streams(path: Path, info_xml: str | None) -> tuple[set[int], set[int]]:
 
 
 def read_layout(path: Path) -> FileLayout:
-    """Walk the IOHeader and the packet headers of an aedat4 file dv opened (no payload is read).
+    """Walk the IOHeader and the packet headers of an aedat4 file (no payload is read).
 
     Raises :class:`EventFormatError` when the header chain is broken: a negative size, an
     unknown stream id, or (in a finalised file) a chain that does not end at the index.
     """
     with open(path, "rb") as f:
         f.seek(len(VERSION_LINE))
-        (header_size,) = INT32.unpack(f.read(INT32.size))
-        header = f.read(header_size)
-        (root,) = struct.unpack_from("<I", header, 0)
-        compression_field, info_field = _field(header, root, 0), _field(header, root, 2)
-        compression = dv.CompressionType(
-            struct.unpack_from("<i", header, compression_field)[0] if compression_field is not None else 0)
-        known, events = _streams(path, _string(header, info_field) if info_field is not None else None)
-        table = _data_table_position(header)
-        end = table if table >= 0 else os.fstat(f.fileno()).st_size
+        try:
+            (header_size,) = INT32.unpack(f.read(INT32.size))
+            header = f.read(header_size)
+            (root,) = struct.unpack_from("<I", header, 0)
+            compression_field, info_field = _field(header, root, 0), _field(header, root, 2)
+            compression = dv.CompressionType(
+                struct.unpack_from("<i", header, compression_field)[0] if compression_field is not None else 0)
+            info_xml = _string(header, info_field) if info_field is not None else None
+            table = _data_table_position(header)
+        except (struct.error, ValueError, OSError) as err:
+            raise EventFormatError(path, f"file is truncated or corrupt: its header cannot be read ({err})") from None
+        known, events = _streams(path, info_xml)
+        file_size = os.fstat(f.fileno()).st_size
+        if not 0 <= table < file_size and table != -1:
+            raise EventFormatError(path, f"file is truncated or corrupt: its index is at byte {table} of {file_size}")
+        end = table if table >= 0 else file_size
         pos = len(VERSION_LINE) + INT32.size + header_size
         packets = []
         while pos + PACKET_HEADER.size <= end:
@@ -207,8 +224,7 @@ def read_layout(path: Path) -> FileLayout:
                 raise EventFormatError(path, f"corrupt packet header at byte {pos} (stream {stream_id}, {size} bytes)")
             if pos + PACKET_HEADER.size + size > end:
                 break
-            if stream_id in events:
-                packets.append(Packet(pos, stream_id, size))
+            packets.append(Packet(pos, stream_id, size))
             pos += PACKET_HEADER.size + size
     if table >= 0:
         if pos != table:
@@ -224,7 +240,8 @@ def read_layout(path: Path) -> FileLayout:
                       "the events before it are read")
     else:
         incomplete = "file was never finalised (the recording program did not close it): it may end early"
-    return FileLayout(compression, tuple(packets), incomplete)
+    index = (table, file_size - table) if table >= 0 else None
+    return FileLayout(compression, tuple(packets), frozenset(events), index, incomplete)
 
 
 def _decompress(payload: bytes, compression: dv.CompressionType) -> bytes:
@@ -242,13 +259,19 @@ def _decompress(payload: bytes, compression: dv.CompressionType) -> bytes:
     return payload
 
 
-def event_count(flatbuffer: bytes) -> int:
-    """Events in a decompressed, size-prefixed ``EventPacket`` flatbuffer; raises when its
-    structure does not fit in it (field 0 of the root table is the vector of events)."""
+def _size_prefixed(flatbuffer: bytes) -> bytes:
+    """The body of a size-prefixed flatbuffer (what every packet and the index hold); raises
+    when the prefix does not match."""
     (size,) = struct.unpack_from("<I", flatbuffer, 0)
     if size != len(flatbuffer) - 4:
         raise ValueError(f"its size prefix says {size} bytes, it holds {len(flatbuffer) - 4}")
-    body = flatbuffer[4:]
+    return flatbuffer[4:]
+
+
+def event_count(flatbuffer: bytes) -> int:
+    """Events in a decompressed, size-prefixed ``EventPacket`` flatbuffer; raises when its
+    structure does not fit in it (field 0 of the root table is the vector of events)."""
+    body = _size_prefixed(flatbuffer)
     (root,) = struct.unpack_from("<I", body, 0)
     if body[4:8] != EVENTS_TYPE.encode():
         raise ValueError(f"it is not an event packet (identifier {body[4:8]!r})")
@@ -262,6 +285,31 @@ def event_count(flatbuffer: bytes) -> int:
     return count
 
 
+def _checked(path: Path, problem: str, check, payload: bytes, compression: dv.CompressionType):
+    """``check`` of the decompressed ``payload``; :class:`EventFormatError` saying ``problem`` otherwise."""
+    try:
+        return check(_decompress(payload, compression))
+    except (RuntimeError, ValueError, struct.error, zstandard.ZstdError, MemoryError) as err:
+        raise EventFormatError(path, f"{problem} ({compression.name}: {err})") from None
+
+
+def check_before_open(path: Path, layout: FileLayout) -> None:
+    """Decompress what dv decompresses when it opens the file: the index of a finalised file,
+    every packet of one never finalised (see the module notes)."""
+    with open(path, "rb") as f:
+        if layout.index is not None:
+            start, size = layout.index
+            f.seek(start)
+            _checked(path, f"file is truncated or corrupt: its index at byte {start} does not decompress",
+                     _size_prefixed, f.read(size), layout.compression)
+            return
+        for packet in layout.packets:
+            f.seek(packet.payload)
+            check = event_count if packet.stream_id in layout.event_streams else _size_prefixed
+            kind = "event packet" if check is event_count else "packet"
+            _checked(path, f"corrupt {kind} at byte {packet.offset}", check, f.read(packet.size), layout.compression)
+
+
 class PacketGuard:
     """Checks the event packets of an aedat4 file just before dv reads them (see the module notes).
 
@@ -273,12 +321,13 @@ class PacketGuard:
 
     def __init__(self, path: Path, layout: FileLayout) -> None:
         self.path, self.layout = path, layout
+        self._packets = layout.event_packets
         self._next = self._checked_events = self._read_events = 0
         self._check_all = False
 
     def before_read(self) -> None:
         """Check packets until the next one dv reads is checked; raises :class:`EventFormatError`."""
-        packets = self.layout.event_packets
+        packets = self._packets
         with open(self.path, "rb") as f:
             while self._next < len(packets) and (self._check_all or self._checked_events <= self._read_events):
                 self._checked_events += self._check(f, packets[self._next])
@@ -293,12 +342,8 @@ class PacketGuard:
 
     def _check(self, f, packet: Packet) -> int:
         f.seek(packet.payload)
-        payload = f.read(packet.size)
-        try:
-            return event_count(_decompress(payload, self.layout.compression))
-        except (RuntimeError, ValueError, struct.error, zstandard.ZstdError) as err:
-            raise EventFormatError(self.path, f"corrupt event packet at byte {packet.offset} "
-                                              f"({self.layout.compression.name}: {err})") from None
+        return _checked(self.path, f"corrupt event packet at byte {packet.offset}", event_count,
+                        f.read(packet.size), self.layout.compression)
 
 
 def _check_file(path: Path) -> None:
@@ -336,6 +381,8 @@ class Aedat4Recording(EventSource):
         self.path = Path(path)
         self.name = str(self.path)
         _check_file(self.path)
+        self.layout = read_layout(self.path)
+        check_before_open(self.path, self.layout)
         try:
             reader = dv.io.MonoCameraRecording(str(self.path))
         except RuntimeError as err:
@@ -352,7 +399,6 @@ class Aedat4Recording(EventSource):
         width, height = resolution
         self.sensor_size: SensorSize = (int(width), int(height))
         self.camera_name: str = reader.getCameraName()
-        self.layout = read_layout(self.path)
         self.incomplete = self.layout.incomplete
         if self.incomplete:
             warnings.warn(f"{self.path}: {self.incomplete}", IncompleteRecordingWarning, stacklevel=2)
