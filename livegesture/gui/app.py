@@ -48,8 +48,12 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
     if duration_s is not None:
         QtCore.QTimer.singleShot(int(duration_s * MS_PER_S), window.close)
     # Ctrl-C and SIGTERM close the window as its close button does (settings saved, threads
-    # stopped); Python runs the handler at the window's next timer tick.
-    previous = {signum: signal.signal(signum, lambda *_: window.close()) for signum in CLOSING_SIGNALS}
+    # stopped). Python runs the handler between two bytecodes of whatever Python code runs (the
+    # display timer's, at the latest), so it only queues the close for the event loop.
+    def close_soon(*_: object) -> None:
+        QtCore.QTimer.singleShot(0, window.close)
+
+    previous = {signum: signal.signal(signum, close_soon) for signum in CLOSING_SIGNALS}
     try:
         return app.exec()
     finally:
