@@ -27,6 +27,8 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("run", help="recognise gestures live on a recording or the camera",
                        description="Replay a recording (or read the camera) through the live pipeline: sliding "
                                    "integrator, spiking network, running prediction. Settings come from the "
@@ -38,12 +40,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="stop after this many seconds of wall time")
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
     p.add_argument("--save-config", action="store_true", help="write the resulting settings to the config file")
-    s = p.add_argument_group("settings (default: from the config file)")
-    for name, options in _setting_options().items():
-        s.add_argument("--" + name.replace("_", "-"), **options)
-    s.add_argument("--speed", type=float, help="replay speed: 1 real time, N times faster, 0 as fast as possible")
-    s.add_argument("--lossless", action=argparse.BooleanOptionalAction,
-                   help="a replay waits rather than drops when the network falls behind")
+    add_setting_options(p.add_argument_group("settings (default: from the config file)"))
     p.set_defaults(handler=_lazy("livegesture.commands", "run"))
 
 
@@ -57,14 +54,15 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_gui(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("gui", help="the live window: events, network input, prediction, controls, recording",
                        description="Open the window on a recording or the camera (or on nothing: choose one in the "
                                    "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
                                    "~/.config/livegesture/config.toml) and are saved there on close.")
     p.add_argument("source", nargs="?", default=None, help="recording path, or 'camera' / 'camera:SERIAL'")
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
-    for name in ("model", "backend"):
-        p.add_argument("--" + name, **_setting_options()[name])
+    add_setting_options(p, ("model", "backend"))
     p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
     p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
 
@@ -186,24 +184,6 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_lazy("livegesture.synth.command", "recording"))
 
 
-# Pipeline settings as options of ``run``, ``eval`` and ``tune``: named as PipelineSettings' fields,
-# None = "from the config file" (livegesture.commands.settings_from_args).
-_SETTING_TYPES: dict[str, dict] = {
-    "model": {"metavar": "FILE"}, "backend": {}, "events_per_frame": {"type": int}, "frames_per_window": {"type": int},
-    "clear_every": {"type": int}, "drain_steps": {"type": int}, "mode": {}, "smoothing": {"type": int},
-    "min_confidence": {"type": float}, "min_output_spikes": {"type": int}, "switch_margin": {"type": float},
-    "min_event_rate": {"type": float},
-    "noise_filter": {"action": argparse.BooleanOptionalAction},
-}
-
-
-def _setting_options() -> dict[str, dict]:
-    """argparse options of every pipeline setting, with the help the window shows too."""
-    from livegesture.pipeline.settings import SETTING_HELP
-
-    return {name: {**options, "help": SETTING_HELP[name]} for name, options in _SETTING_TYPES.items()}
-
-
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     from livegesture.events import available_cores
 
@@ -224,6 +204,8 @@ def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("eval", help="accuracy of a model on labelled recordings, per sample or streaming",
                        description="Per sample (default): each labelled gesture as the reference deploys it (the "
                                    "model's frames per sample, clear, steps + drain steps, argmax of the output "
@@ -238,15 +220,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-checkpoint", metavar="PT",
                    help="training checkpoint (best-float.pt) whose torch model is evaluated on the same gestures, "
                         "so that the conversion loss shows")
-    s = p.add_argument_group("model and live-pipeline settings (default: from the config file; the window "
-                             "settings matter with --streaming)")
-    for name, options in _setting_options().items():
-        s.add_argument("--" + name.replace("_", "-"), **options)
+    add_setting_options(p.add_argument_group("model and live-pipeline settings (default: from the config file; the "
+                                             "window settings matter with --streaming)"), live=False)
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS
+    from livegesture.pipeline.options import add_setting_options, option_help
+    from livegesture.pipeline.settings import SETTING_SPECS
 
     p = sub.add_parser("tune", help="sweep the live pipeline's window settings; save the best to the config",
                        description="Run the streaming evaluation at every point of a grid of settings, report "
@@ -255,8 +237,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
                                    "file the GUI reads. Options not given keep the default grid's values.")
     _add_evaluation_common(p, "runs/tune")
     p.add_argument("--no-write", action="store_true", help="report only; leave the config file alone")
-    for name in ("model", "backend"):
-        p.add_argument("--" + name, **_setting_options()[name])
+    add_setting_options(p, ("model", "backend"))
     g = p.add_argument_group("grid: values to try per setting")
     for name in TUNED_SETTINGS:
         default = DEFAULT_GRID.get(name)
@@ -264,9 +245,9 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
             shown = " ".join(key for key, value in SWITCH_VALUES.items() if value in (default or ()))
             extra = {"choices": tuple(SWITCH_VALUES)}
         else:
-            shown, extra = " ".join(map(str, default or ())), {"type": _SETTING_TYPES[name].get("type", str)}
+            shown, extra = " ".join(map(str, default or ())), {"type": SETTING_SPECS[name].kind}
         g.add_argument("--" + name.replace("_", "-"), dest=GRID_PREFIX + name, nargs="+", metavar="V", **extra,
-                       help=f"{_setting_options()[name]['help']} (default: {shown or 'from the config'})")
+                       help=f"{option_help(SETTING_SPECS[name])} (default: {shown or 'from the config'})")
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "tune"))
 
 

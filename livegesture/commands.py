@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
+from livegesture.display.state import DisplayState
 from livegesture.events import LivegestureError
 from livegesture.pipeline.engine import resolve_backend
-from livegesture.pipeline.decision import label_name
-from livegesture.pipeline.runner import Pipeline, PipelineUpdate
-from livegesture.pipeline.settings import (
-    PipelineSettings,
-    load_settings,
-    model_window,
-    save_settings,
-    window_warning,
-)
+from livegesture.pipeline.options import settings_from_args
+from livegesture.pipeline.runner import Pipeline
+from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
 from livegesture.sources import open_source
-from livegesture.sources.labels import GestureSegment
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "recordings" / "demo_session.aedat4"
 REPORT_INTERVAL_S = 1.0
 """Headless: seconds between two printed lines."""
 POLL_INTERVAL_S = 0.1
 """Headless: seconds between two polls of the pipeline."""
-NAME_WIDTH = 27
-"""Width of the longest DVS Gesture class name (right arm counter-clockwise)."""
 
 
 def info(args: argparse.Namespace) -> int:
@@ -89,20 +78,6 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
-    """The config file's settings (``args.config`` or the default file), overridden by every
-    option given: options are named as the settings' fields."""
-    changes = {spec.name: getattr(args, spec.name) for spec in fields(PipelineSettings)
-               if getattr(args, spec.name, None) is not None}
-    if "model" in changes:
-        changes["model"] = str(Path(changes["model"]).expanduser().resolve())
-    settings = load_settings(args.config, changes)
-    warning = window_warning(settings, model_window(settings.model))
-    if warning:
-        print(f"livegesture: warning: {warning}", file=sys.stderr)
-    return settings
-
-
 def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float | None) -> int:
     """Run the pipeline on ``source_spec``, printing the running prediction and the figures about
     once a second, until the replay ends, ``duration_s`` of wall time passes or Ctrl-C."""
@@ -112,41 +87,27 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
-    if pipeline.sensor_warning:
-        print(f"warning: {pipeline.sensor_warning}")
-    accuracy = RunningAccuracy(source.labels or [])
+    display = DisplayState(source.name, source.labels, source.live)
     start = last_report = time.monotonic()
     with pipeline:
         while True:
             time.sleep(POLL_INTERVAL_S)
             update = pipeline.poll()
-            accuracy.add([d.t_us for d in update.decisions], [d.label for d in update.decisions])
+            display.apply(update)
             if update.error:
                 raise LivegestureError(update.error)
+            if display.message:
+                print(f"warning: {display.message}")
             now = time.monotonic()
             done = update.finished or (duration_s is not None and now - start >= duration_s)
             if now - last_report >= REPORT_INTERVAL_S or done:
-                print(f"{now - start:6.1f} s  {describe(update, pipeline.class_names, source.labels)}")
+                print(f"{now - start:6.1f} s  {display.line()}")
                 last_report = now
             if done:
                 break
-    stats = update.stats
+    stats, accuracy = update.stats, display.accuracy
     print(f"done: {stats.events_in:,} events, {stats.frames:,} frames ({stats.frames_stepped:,} stepped, "
           f"{stats.dropped_frames:,} dropped), {stats.decisions:,} decisions in {time.monotonic() - start:.1f} s"
           + ("" if accuracy.accuracy is None else
              f"; {accuracy.correct} of {accuracy.total} decisions during labelled gestures named them"))
     return 0
-
-
-def describe(update: PipelineUpdate, class_names: tuple[str, ...], labels: list[GestureSegment] | None) -> str:
-    """One line: the running prediction (and the true gesture of a labelled recording), then the figures."""
-    decision = update.prediction
-    if decision is None:
-        prediction = f"{'waiting for a window':<{NAME_WIDTH + 5}}"
-    else:
-        name = label_name(decision.label, class_names)
-        prediction = f"{name:<{NAME_WIDTH}} {decision.confidence:.2f}"
-        if labels is not None:
-            truth = true_label_at(labels, decision.t_us)
-            prediction += f"  true: {label_name(None if truth == NO_GESTURE else truth, class_names):<{NAME_WIDTH}}"
-    return f"{prediction}  {update.stats.figures()}"

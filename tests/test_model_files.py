@@ -258,8 +258,8 @@ def test_the_training_sensor_is_kept_and_defaults_to_a_dvs128(tmp_path, network)
 
     path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde"), sensor_size=(346, 260)))
     info = load_model(path).info
-    assert info.sensor_size == (346, 260) and sensor_mismatch((346, 260), info) is None
-    assert sensor_mismatch((128, 128), info).startswith("the 128x128 sensor differs from the 346x260 one")
+    assert info.sensor_size == (346, 260) and sensor_mismatch((346, 260), info.sensor_size) is None
+    assert sensor_mismatch((128, 128), info.sensor_size).startswith("the 128x128 sensor differs from the 346x260 one")
     rewrite(path, sensor_size=None)  # files written before the field existed
     assert load_model(path).info.sensor_size == (128, 128)
     rewrite(path, sensor_size=[0, 5])

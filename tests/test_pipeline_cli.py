@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livegesture.cli import main
-from livegesture.pipeline.settings import CONFIG_ENV, PipelineSettings, load_settings
+from livegesture.cli import build_parser, main
+from livegesture.pipeline.options import option_help
+from livegesture.pipeline.settings import CONFIG_ENV, SETTING_SPECS, PipelineSettings, load_settings
 from livegesture.sources import open_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,14 +81,27 @@ def test_paced_headless_run_prints_the_running_prediction_once_a_second(capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--clear-every", "0"], "setting clear_every must be at least 1"),
+    (["--clear-every", "0"], "setting clear_every must be in 1-1,000"),
     (["--mode", "sometimes"], "setting mode must be one of periodic, staggered"),
     (["--model", "nowhere.npz"], "nowhere.npz: no such model file"),
+    (["--drain-steps", "101"], "setting drain_steps must be in 0-100, got 101"),
+    (["--events-per-frame", "10000001"], "setting events_per_frame must be in 1-10,000,000"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, options, message):
     assert main(["run", str(RECORDING), "--headless", *options]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_options_are_the_settings_schema():
+    parsers = build_parser()._subparsers._group_actions[0].choices
+
+    def options(command: str) -> dict[str, str]:
+        return {action.dest: action.help for action in parsers[command]._actions if action.dest in SETTING_SPECS}
+    assert options("run") == {name: option_help(spec) for name, spec in SETTING_SPECS.items()}
+    assert set(options("eval")) == set(SETTING_SPECS) - {"speed", "lossless"}  # a live run's only
+    assert set(options("gui")) == set(options("tune")) == {"model", "backend"}
+    assert option_help(SETTING_SPECS["smoothing"]).endswith("(1-100)")
 
 
 def test_demo_still_runs_headless(capsys):
@@ -121,6 +135,6 @@ def test_a_recording_from_another_sensor_than_the_models_is_warned_about(capsys,
                  (346, 260))
     assert main(["run", str(path), "--headless", "--speed", "0", "--backend", "fast"]) == 0
     out = capsys.readouterr().out
-    assert "warning: the 346x260 sensor differs from the 128x128 one the model was trained on" in out
+    assert out.count("warning: the 346x260 sensor differs from the 128x128 one the model was trained on") == 1
     assert main(["run", str(RECORDING), "--headless", "--speed", "0", "--backend", "fast", "--duration", "1"]) == 0
     assert "warning" not in capsys.readouterr().out  # the shipped recordings are DVS128 ones

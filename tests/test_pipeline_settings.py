@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.backends import DRAIN_STEPS, TIMESTEPS
 from livegesture.model.files import DEFAULT_MODEL
 from livegesture.pipeline.settings import (
+    SETTING_SPECS,
     CONFIG_ENV,
     PipelineSettings,
     SettingsError,
@@ -36,7 +37,10 @@ def test_defaults_are_the_reference_deployment():
     ("events_per_frame", 0), ("events_per_frame", 2.5), ("events_per_frame", True), ("frames_per_window", 0),
     ("clear_every", 0), ("drain_steps", -1), ("mode", "sometimes"), ("smoothing", 0), ("min_confidence", 1.5),
     ("min_output_spikes", -1), ("switch_margin", -0.1), ("noise_filter", "yes"), ("backend", "gpu"),
-    ("model", ""), ("speed", -1.0), ("speed", float("inf")), ("lossless", 1),
+    ("model", ""), ("speed", -1.0), ("speed", float("inf")), ("speed", float("nan")), ("lossless", 1),
+    # every number has an upper bound too
+    ("events_per_frame", 10_000_001), ("frames_per_window", 1_001), ("clear_every", 1_001), ("drain_steps", 101),
+    ("smoothing", 101), ("min_output_spikes", 1_000_001), ("speed", 1_001.0),
 ])
 def test_a_bad_value_is_refused_naming_the_field(field, value):
     with pytest.raises(SettingsError, match=rf"^setting {field} .*got {value!r}"):
@@ -91,7 +95,7 @@ def test_save_defaults_to_the_configured_path():
 
 @pytest.mark.parametrize("text, problem", [
     ("[pipeline\n", "not valid TOML"),
-    ("[pipeline]\nclear_every = 0\n", r"\[pipeline\] setting clear_every must be at least 1"),
+    ("[pipeline]\nclear_every = 0\n", r"\[pipeline\] setting clear_every must be in 1-1,000, got 0"),
     ('[pipeline]\nsmoothing = "3"\n', r"\[pipeline\] setting smoothing must be an integer, got '3'"),
     ("[pipeline]\nspeeed = 2\n", r"\[pipeline\] unknown setting speeed"),
     ("pipeline = 3\n", r"\[pipeline\] must be a table"),
@@ -108,6 +112,22 @@ def test_a_config_file_that_is_not_utf8_is_an_error_naming_the_file(tmp_path):
     path.write_bytes(b'[pipeline]\nmodel = "mod\xe8le.npz"\n')  # Latin-1, as an old editor saves it
     with pytest.raises(SettingsError, match=rf"^{path}: not valid TOML: not UTF-8 text \(byte 23\)$"):
         load_settings(path)
+
+
+def test_the_schema_states_every_bound_and_the_fields_obey_it():
+    for spec in SETTING_SPECS.values():
+        assert spec.help and isinstance(getattr(PipelineSettings(), spec.name), spec.kind)
+        if spec.kind in (int, float) and spec.low is not None:  # both ends are accepted, one step beyond is not
+            step = 1 if spec.kind is int else 1e-9
+            for value in (spec.low, spec.high):
+                assert getattr(PipelineSettings().replace(**{spec.name: value}), spec.name) == value
+            for value in (spec.low - step, spec.high + step):
+                with pytest.raises(SettingsError, match=f"^setting {spec.name} must be in {spec.bounds_text()}"):
+                    PipelineSettings().replace(**{spec.name: value})
+        assert spec.kind is not int or spec.low is not None, f"{spec.name} has no bounds"
+    assert SETTING_SPECS["drain_steps"].bounds_text() == "0-100"
+    assert SETTING_SPECS["events_per_frame"].bounds_text() == "1-10,000,000"
+    assert SETTING_SPECS["backend"].choices == ("auto", "fast", "fast-sparse", "simplesim", "cri")
 
 
 @pytest.fixture

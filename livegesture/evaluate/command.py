@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from livegesture.commands import settings_from_args
 from livegesture.events import LivegestureError
 from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
 from livegesture.evaluate.recordings import Inventory, find_recordings
@@ -33,9 +32,10 @@ from livegesture.evaluate.report import (
 from livegesture.evaluate.streaming import evaluate_stream
 from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
 from livegesture.evaluate.tune import tune as run_tune
-from livegesture.pipeline.decision import NO_GESTURE_NAME
 from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings, save_settings
+from livegesture.sources.labels import NO_GESTURE_NAME
 
 EVAL_JSON, CONFUSION_PNG, ONSET_PNG = "eval.json", "confusion.png", "onset.png"
 TUNE_JSON, PARETO_PNG = "tune.json", "pareto.png"

@@ -129,7 +129,7 @@ class SampleEvaluator:
             results = tuple(self._sample(name, gesture, sensor_size) for gesture in gestures)
         except Exception as err:  # one bad file must not end the run: report it, go on
             return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
-        warning = sensor_mismatch(sensor_size, self.model.info)
+        warning = sensor_mismatch(sensor_size, self.model.info.sensor_size)
         return TaskOutcome(results, tuple(skipped), warning and f"{name}: {warning}")
 
     def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:

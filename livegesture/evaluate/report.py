@@ -22,7 +22,7 @@ from rich.table import Table
 from livegesture.evaluate.metrics import ClassScores, OnsetCurve
 from livegesture.events import LivegestureError
 from livegesture.evaluate.recordings import Skipped
-from livegesture.pipeline.decision import NO_GESTURE_NAME
+from livegesture.sources.labels import NO_GESTURE_NAME
 
 if TYPE_CHECKING:
     from livegesture.evaluate.per_sample import SampleEvaluation

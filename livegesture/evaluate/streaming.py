@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from livegesture.backends import Network
 from livegesture.evaluate.metrics import StreamScore, score_stream
 from livegesture.evaluate.per_sample import frame_size
 from livegesture.evaluate.pool import run_pool
@@ -33,10 +32,10 @@ from livegesture.evaluate.recordings import (
 )
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
-from livegesture.pipeline.decision import NO_GESTURE_NAME, Decision, RunningPrediction
+from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
-from livegesture.sources.labels import GestureSegment
+from livegesture.sources.labels import NO_GESTURE_NAME, GestureSegment
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def stream_recording(model: CriModel, task: StreamTask) -> list[RecordingStream]
     network = model.network
     try:
         events, sensor_size = read_events_cached(task.recording)
-        warning = sensor_mismatch(sensor_size, model.info)
+        warning = sensor_mismatch(sensor_size, model.info.sensor_size)
         gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
                                             network.num_outputs)
         decisions = list(decide_stream((events,), sensor_size, network, task.settings[0]))

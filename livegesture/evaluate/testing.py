@@ -20,7 +20,7 @@ import numpy as np
 
 from livegesture.backends.network import IF_LEAK, LayeredNetwork, LinearLayer
 from livegesture.events import make_events
-from livegesture.model.config import INPUT_SHAPE
+from livegesture.integrate import INPUT_SHAPE
 from livegesture.model.files import ModelInfo, save_model
 from livegesture.sources.aedat3 import write_aedat3
 from livegesture.sources.labels import NUM_CLASSES, GestureSegment, labels_path_for, write_labels

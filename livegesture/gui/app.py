@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtWidgets
 
 from livegesture.gui.widgets import FOREGROUND, PANEL_BACKGROUND, dark_palette
 from livegesture.gui.window import MainWindow
+from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings
 
 WINDOW_SIZE = (1500, 860)
@@ -63,6 +64,4 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
 
 def gui(args: argparse.Namespace) -> int:
     """``livegesture gui [SOURCE]``: settings from the config file, ``--model`` and ``--backend`` on top."""
-    from livegesture.commands import settings_from_args
-
     return run_gui(args.source, settings_from_args(args), args.config, args.duration)

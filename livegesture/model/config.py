@@ -1,7 +1,8 @@
-"""The reference deployment's constants and the architecture/training settings.
+"""The architecture and training settings (the reference deployment's constants live with
+their stages: ``TIMESTEPS`` and ``INPUT_SHAPE`` in :mod:`livegesture.integrate`,
+``DRAIN_STEPS`` in :mod:`livegesture.backends.base`).
 
-A leaf module (standard library only, plus the frame size): the command line reads its
-defaults without importing torch.
+No torch here: the command line reads these defaults without importing it.
 """
 
 from __future__ import annotations
@@ -10,19 +11,10 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from livegesture.integrate import CHANNELS, NET_INPUT_SIZE
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.integrate import INPUT_SHAPE, TIMESTEPS
 from livegesture.sources.labels import NUM_CLASSES
 
-INPUT_SHAPE: tuple[int, int, int] = (CHANNELS, NET_INPUT_SIZE, NET_INPUT_SIZE)
-"""Network input: one axon per (channel, y, x) of a binarized frame."""
-TIMESTEPS = 10
-"""Frames per sample in the reference deployment (SpikingJelly ``frames_number=10``)."""
-DRAIN_STEPS = 6
-"""Empty steps after the last frame, as the HiAER-Spike DVS Gesture example runs."""
-MAX_TIMESTEPS = 1000
-"""Most frames per sample a model may declare (a sample's frames are held in memory)."""
-MAX_DRAIN_STEPS = 100
-"""Most drain steps a model may declare: a spike crosses one layer per step, and nets have a few."""
 MIN_OUTPUT_SPIKES = 4
 """Output spikes below which a window says "no gesture" (the live pipeline's default
 ``min_output_spikes``; an idle training sample is right when below it)."""

@@ -47,8 +47,10 @@ from livegesture.backends.network import (
     Network,
     NetworkError,
 )
+from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
 from livegesture.events import DVS128_SIZE, LivegestureError, SensorSize
-from livegesture.model.config import DRAIN_STEPS, MAX_DRAIN_STEPS, MAX_TIMESTEPS, TIMESTEPS, LiveWindow
+from livegesture.integrate import MAX_EVENTS_PER_FRAME, MAX_FRAMES, TIMESTEPS
+from livegesture.model.config import LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "gesture-model.npz"
@@ -153,15 +155,13 @@ def live_window(value: Any) -> LiveWindow:
     return LiveWindow.from_dict(LIVE_WINDOW_TABLE(value))
 
 
-MAX_EVENTS_PER_FRAME = 10_000_000
-"""Largest ``events_per_frame`` a live window may declare."""
 LIVE_WINDOW_TABLE = table({"events_per_frame_range": shape(2, integer(1, MAX_EVENTS_PER_FRAME)),
                            "events_per_frame": integer(1, MAX_EVENTS_PER_FRAME),
-                           "clear_every": integer(1, MAX_TIMESTEPS), "drain_steps": integer(0, MAX_DRAIN_STEPS)},
+                           "clear_every": integer(1, MAX_FRAMES), "drain_steps": integer(0, MAX_DRAIN_STEPS)},
                           required=("events_per_frame_range", "events_per_frame"))
 
 METADATA_RULES: dict[str, Rule] = {
-    "timesteps": integer(1, MAX_TIMESTEPS),
+    "timesteps": integer(1, MAX_FRAMES),
     "drain_steps": integer(0, MAX_DRAIN_STEPS),
     "threshold": integer(0, V_MAX),
     "leak": integer(0, MAX_LEAK),
@@ -205,12 +205,12 @@ class ModelInfo:
     """The sensor of the training recordings (``train`` reads DVS Gesture: a DVS128)."""
 
 
-def sensor_mismatch(sensor_size: SensorSize, info: ModelInfo) -> str | None:
-    """A warning when a recording's sensor differs from the one the model was trained on, else None:
+def sensor_mismatch(sensor_size: SensorSize, trained: SensorSize) -> str | None:
+    """A warning when a recording's sensor differs from the one the model was ``trained`` on, else None:
     the frames are resized to the network's input either way, so gestures appear at another scale."""
-    if tuple(sensor_size) == tuple(info.sensor_size):
+    if tuple(sensor_size) == tuple(trained):
         return None
-    (width, height), (trained_w, trained_h) = sensor_size, info.sensor_size
+    (width, height), (trained_w, trained_h) = sensor_size, trained
     return (f"the {width}x{height} sensor differs from the {trained_w}x{trained_h} one the model was trained on: "
             "its frames are resized to the network's input, so gestures appear at another scale and the "
             "predictions may be wrong")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,15 +13,6 @@ from livegesture.pipeline.settings import (
     DEFAULT_SMOOTHING,
     DEFAULT_SWITCH_MARGIN,
 )
-
-
-NO_GESTURE_NAME = "no gesture"
-"""What the terminal, the window and the reports call a label of None."""
-
-
-def label_name(label: int | None, class_names: Sequence[str]) -> str:
-    """A decided class's name; :data:`NO_GESTURE_NAME` for None."""
-    return NO_GESTURE_NAME if label is None else class_names[label]
 
 
 @dataclass(frozen=True)

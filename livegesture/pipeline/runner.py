@@ -31,17 +31,19 @@ from typing import Any
 import numpy as np
 
 from livegesture.backends import Network
-from livegesture.events import LivegestureError, empty_events
+from livegesture.events import LivegestureError, error_message
 from livegesture.integrate import Frame
-from livegesture.model.files import load_model, sensor_mismatch
+from livegesture.model.files import sensor_mismatch
 from livegesture.pipeline.decision import Decision
-from livegesture.pipeline.engine import PredictionEngine, engine_settings
+from livegesture.pipeline.engine import PredictionEngine
 from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.queues import QueueClosed, StageQueue
+from livegesture.pipeline.recent import RecentEvents
 from livegesture.pipeline.recorder import Recorder
 from livegesture.pipeline.settings import PipelineSettings
+from livegesture.pipeline.stats import PipelineMeter, PipelineStats
+from livegesture.pipeline.switch import RunningModel, update_engine
 from livegesture.sources.base import EventSource
-from livegesture.sources.labels import CLASS_NAMES
 from livegesture.sources.replay import ReplaySource
 
 EVENT_QUEUE_BATCHES = 64
@@ -51,17 +53,8 @@ EVENT_QUEUE_BATCHES = 64
 FRAME_QUEUE_FRAMES = 4
 """Frames waiting for the worker. Live, the oldest is dropped beyond this, so a decision is at
 most this many frames (plus the frame in the worker) behind the camera."""
-OVERLAY_EVENTS = 100_000
-"""Most recent events kept for :meth:`Pipeline.poll`'s overlay (older ones are forgotten)."""
 DECISION_BACKLOG = 1_000
 """New decisions kept for the next :meth:`Pipeline.poll` (older ones are forgotten)."""
-LATENCY_WINDOW_S = 10.0
-"""Wall-clock span of the recent decisions whose latency mean and 95th percentile are shown:
-after a burst the figure recovers within this, at any decision rate."""
-LATENCY_SAMPLES = 1_000
-"""Most latencies kept (bounds memory at high decision rates)."""
-RATE_WINDOW_S = 2.0
-"""Wall-clock span over which events/s and frames/s are measured."""
 IDLE_WAIT_S = 0.05
 """Longest wait of a thread on an empty queue, so that settings changes are taken promptly."""
 JOIN_TIMEOUT_S = 5.0
@@ -75,99 +68,14 @@ class _End:
 END = _End()
 
 
-def default_class_names(num_classes: int) -> tuple[str, ...]:
-    """DVS Gesture's names for an 11-output net, else ``class 0``, ``class 1``, ..."""
-    return CLASS_NAMES if num_classes == len(CLASS_NAMES) else tuple(f"class {k}" for k in range(num_classes))
-
-
-def error_message(stage: str, err: BaseException) -> str:
-    """A one-line message for a failure in ``stage``: a user-facing error as it is, others with their type."""
-    text = str(err) if isinstance(err, LivegestureError) else f"{type(err).__name__}: {err}"
-    return f"{stage}: {text}"
-
-
-class RateMeter:
-    """Rate of a growing counter, measured over the last ``window_s`` seconds of samples."""
-
-    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
-        self.window_s = window_s
-        self._samples: deque[tuple[float, int]] = deque()
-
-    def update(self, now: float, count: int) -> float:
-        """Record ``count`` at time ``now``; the rate since the oldest sample in the window."""
-        self._samples.append((now, count))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
-            self._samples.popleft()
-        then, before = self._samples[0]
-        return (count - before) / (now - then) if now > then else 0.0
-
-
-class LatencyWindow:
-    """Latencies of the decisions published in the last ``window_s`` seconds (at least the
-    latest one, so that a slow decision rate still shows a figure)."""
-
-    def __init__(self, window_s: float = LATENCY_WINDOW_S, samples: int = LATENCY_SAMPLES) -> None:
-        self.window_s = window_s
-        self._samples: deque[tuple[float, float]] = deque(maxlen=samples)
-
-    def add(self, published: float, latency_s: float, count: int = 1) -> None:
-        self._samples.extend([(published, latency_s)] * count)
-
-    def summary_ms(self, now: float) -> tuple[float, float]:
-        """Mean and 95th percentile in ms over the window; ``(0, 0)`` before the first decision."""
-        while len(self._samples) > 1 and now - self._samples[0][0] > self.window_s:
-            self._samples.popleft()
-        if not self._samples:
-            return 0.0, 0.0
-        latencies = np.array([latency for _, latency in self._samples]) * 1e3
-        return float(latencies.mean()), float(np.percentile(latencies, 95))
-
-
-@dataclass(frozen=True)
-class PipelineStats:
-    """A snapshot of the pipeline's figures."""
-
-    events_per_s: float
-    """Events handed over by the source, per second of wall time (last :data:`RATE_WINDOW_S`)."""
-    frames_per_s: float
-    """Frames integrated per second."""
-    step_ms: float
-    """Mean wall time of one backend step (recent steps)."""
-    frame_ms: float
-    """Mean worker time per frame: every instance's step, drain steps and decisions (recent frames)."""
-    latency_ms_mean: float
-    """From the hand-over of the batch that completed a window's last frame to the decision
-    being published; mean over the decisions of the last :data:`LATENCY_WINDOW_S` (0 before the first)."""
-    latency_ms_p95: float
-    events_in: int
-    """Events handed over by the source."""
-    events_integrated: int
-    """Events integrated (after the noise filter)."""
-    frames: int
-    """Frames integrated."""
-    frames_stepped: int
-    """Frames the network stepped."""
-    decisions: int
-    dropped_frames: int
-    dropped_batches: int
-    dropped_events: int
-    """Events of the dropped batches."""
-    event_queue_depth: int
-    frame_queue_depth: int
-
-    def figures(self) -> str:
-        """One line of the figures, for a terminal or a status bar."""
-        return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
-                f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
-                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events")
-
-
 @dataclass(frozen=True)
 class PipelineUpdate:
-    """What changed since the previous :meth:`Pipeline.poll`."""
+    """What changed since the previous :meth:`Pipeline.poll`, and everything a display shows:
+    the pipeline publishes, the display renders (it never asks the pipeline back)."""
 
     events: np.ndarray
-    """Events handed over since the previous poll (at most about :data:`OVERLAY_EVENTS`, the newest)."""
+    """Events handed over since the previous poll (at most about
+    :data:`~livegesture.pipeline.recent.OVERLAY_EVENTS`, the newest)."""
     frame: Frame | None
     """The newest integrated frame."""
     decisions: tuple[Decision, ...]
@@ -176,13 +84,24 @@ class PipelineUpdate:
     """The latest decision (None before the first)."""
     stats: PipelineStats
     error: str | None
-    """A stage's failure (the pipeline has stopped; repeated in every update), or, reported once,
-    a settings change that could not be applied (the previous backend/model stays) or a
-    recording that failed (it ended; the pipeline goes on)."""
+    """A stage's failure: the pipeline has stopped (repeated in every update)."""
+    warning: str | None
+    """Reported once: a settings change that could not be applied (the previous backend/model
+    runs on), or a recording that failed (it ended; the pipeline goes on)."""
     finished: bool
     """The replay has ended and every frame was processed."""
     running: bool
     """Started, and not stopped, failed or finished."""
+    paused: bool
+    """A replay held by :meth:`Pipeline.pause`."""
+    settings: PipelineSettings
+    """The settings in force (see :attr:`Pipeline.settings`)."""
+    switching: str | None
+    """The backend or model being loaded (``backend fast-sparse``), None when there is none."""
+    class_names: tuple[str, ...]
+    """Names of the running model's outputs."""
+    backend: str
+    """The backend running (``auto`` resolved; empty until the worker has made its first engine)."""
 
 
 class Pipeline:
@@ -191,33 +110,25 @@ class Pipeline:
     ``network`` is the net to run; None loads ``settings.model``. A recording that is not a
     :class:`ReplaySource` is wrapped in one paced at ``settings.speed``. The pipeline owns
     the source: :meth:`stop` closes it. ``class_names`` default to the model's (or
-    :func:`default_class_names`). ``backend_options`` go to every backend made (see
-    :class:`~livegesture.pipeline.engine.PredictionEngine`).
+    :func:`~livegesture.pipeline.switch.default_class_names`). ``backend_options`` go to
+    every backend made (see :class:`~livegesture.pipeline.engine.PredictionEngine`).
     """
 
     def __init__(self, source: EventSource, network: Network | None = None,
                  settings: PipelineSettings | None = None, *, class_names: Sequence[str] | None = None,
                  backend_options: dict[str, Any] | None = None) -> None:
         settings = settings or PipelineSettings()
-        self.sensor_warning: str | None = None
-        """Set when the source's sensor is not the one the loaded model was trained on."""
-        if network is None:
-            try:
-                model = load_model(settings.model)
-            except BaseException:  # the pipeline owns the source, even when it cannot start
-                source.close()
-                raise
-            network, class_names = model.network, class_names or model.info.class_names
-            self.sensor_warning = sensor_mismatch(source.sensor_size, model.info)
+        try:
+            model = (RunningModel.load(settings.model) if network is None
+                     else RunningModel.of(network, settings.model, class_names))
+        except BaseException:  # the pipeline owns the source, even when it cannot start
+            source.close()
+            raise
         if not source.live and not isinstance(source, ReplaySource):
             source = ReplaySource(source, speed=settings.replay_speed)
         elif isinstance(source, ReplaySource):
             source.speed = settings.replay_speed
         self.source = source
-        self._settings = settings
-        self._network = network
-        self._model = settings.model
-        self._class_names = tuple(class_names or default_class_names(network.num_outputs))
         self._backend_options = backend_options
         self._events: StageQueue[Any] = StageQueue(EVENT_QUEUE_BATCHES)
         self._frames: StageQueue[Any] = StageQueue(FRAME_QUEUE_FRAMES)
@@ -226,36 +137,44 @@ class Pipeline:
         self._engine_ready = threading.Event()
         """Set once the worker has its engine (or failed): the source waits for it, so that
         a slow backend start does not make a live replay drop its first frames."""
+        # what the user asked for, and what the worker runs (written by the worker only)
+        self._requested = settings
+        self._request = 0
+        """Counts the backend/model changes asked for (a refused one is dropped unless a newer one came)."""
+        self._model = model
+        self._running_backend = settings.backend
+        self._backend = ""
+        # what the threads publish for poll()
         self._stopped = False
         self._finished = False
         self._fatal: str | None = None
-        self._warning: str | None = None
+        self._warning = sensor_mismatch(source.sensor_size, model.sensor_size) if model.sensor_size else None
+        """For the next poll (once); the first says when the source's sensor is not the one the model was trained on."""
         self._recorder: Recorder | None = None
-        self._overlay: deque[np.ndarray] = deque()
-        self._overlay_size = 0
+        self._recent = RecentEvents()
+        self._meter = PipelineMeter()
         self._frame: Frame | None = None
         self._pending_events = 0
         self._new_decisions: deque[Decision] = deque(maxlen=DECISION_BACKLOG)
         self._prediction: Decision | None = None
-        self._latencies = LatencyWindow()
-        self._counts = {"events_in": 0, "events_integrated": 0, "frames": 0, "frames_stepped": 0, "decisions": 0,
-                        "dropped_frames": 0, "dropped_batches": 0, "dropped_events": 0}
-        self._step_ms = self._frame_ms = 0.0
-        self._event_rate, self._frame_rate = RateMeter(), RateMeter()
 
     # -- control (any thread) ----------------------------------------------------------------
 
     @property
     def settings(self) -> PipelineSettings:
-        """The settings in force (a rejected backend or model change is reverted here)."""
+        """The settings in force: those asked for, with the backend and model the worker runs
+        (a backend or model being loaded is not in force yet; a refused one never is)."""
         with self._lock:
-            return self._settings
+            return self._in_force()
+
+    def _in_force(self) -> PipelineSettings:
+        return self._requested.replace(backend=self._running_backend, model=self._model.path)
 
     @property
     def class_names(self) -> tuple[str, ...]:
         """Names of the running model's outputs."""
         with self._lock:
-            return self._class_names
+            return self._model.class_names
 
     @property
     def replay(self) -> ReplaySource | None:
@@ -316,11 +235,12 @@ class Pipeline:
         ``noise_filter`` rebuild the integrator at the next batch (its partial frame is
         dropped); the schedule and prediction settings restart the engine with a clear at the
         next frame; ``backend`` or ``model`` make a new engine there (a failure is reported by
-        :meth:`poll` and the previous one stays). ``lossless`` applies to the next queue put.
+        :meth:`poll`, the previous one stays and the request is dropped). ``lossless``
+        applies to the next queue put. Returns the settings asked for.
         """
         with self._lock:
-            self._settings = self._settings.replace(**changes)
-            settings = self._settings
+            self._requested = settings = self._requested.replace(**changes)
+            self._request += bool({"backend", "model"} & changes.keys())
         if self.replay is not None and "speed" in changes:
             self.replay.speed = settings.replay_speed
         return settings
@@ -343,32 +263,29 @@ class Pipeline:
         replay slices, so a little more; with the noise filter on it may take two steps)."""
         if self.replay is not None:
             with self._lock:
-                needed = self._settings.events_per_frame - self._pending_events
+                needed = self._requested.events_per_frame - self._pending_events
             self.replay.step(needed)
 
     def poll(self) -> PipelineUpdate:
         """What happened since the previous call; never blocks on the pipeline's work."""
-        now = time.perf_counter()
+        stats = self._meter.snapshot(time.perf_counter(), len(self._events), len(self._frames))
+        events = self._recent.take()
+        paused = self.paused
         with self._lock:
-            events = np.concatenate(self._overlay) if self._overlay else empty_events()
-            self._overlay.clear()
-            self._overlay_size = 0
             decisions = tuple(self._new_decisions)
             self._new_decisions.clear()
-            error = self._fatal or self._warning
-            self._warning = None
-            counts = dict(self._counts)
-            latency_mean, latency_p95 = self._latencies.summary_ms(now)
-            update = dict(frame=self._frame, prediction=self._prediction, finished=self._finished,
-                          running=bool(self._threads) and not (self._stopped or self._finished or self._fatal))
-            step_ms, frame_ms = self._step_ms, self._frame_ms
-        stats = PipelineStats(
-            events_per_s=self._event_rate.update(now, counts["events_in"]),
-            frames_per_s=self._frame_rate.update(now, counts["frames"]),
-            step_ms=step_ms, frame_ms=frame_ms,
-            latency_ms_mean=latency_mean, latency_ms_p95=latency_p95,
-            event_queue_depth=len(self._events), frame_queue_depth=len(self._frames), **counts)
-        return PipelineUpdate(events=events, decisions=decisions, stats=stats, error=error, **update)
+            warning, self._warning = self._warning, None
+            settings = self._in_force()
+            switching = None
+            if (self._requested.backend, self._requested.model) != (settings.backend, settings.model):
+                switching = (f"backend {self._requested.backend}" if self._requested.model == settings.model
+                             else f"model {Path(self._requested.model).name}")
+            return PipelineUpdate(
+                events=events, frame=self._frame, decisions=decisions, prediction=self._prediction, stats=stats,
+                error=self._fatal, warning=warning, finished=self._finished,
+                running=bool(self._threads) and not (self._stopped or self._finished or self._fatal),
+                paused=paused, settings=settings, switching=switching,
+                class_names=self._model.class_names, backend=self._backend)
 
     def __enter__(self) -> Pipeline:
         return self.start()
@@ -407,12 +324,9 @@ class Pipeline:
         for batch in self.source:
             if not len(batch):
                 continue
+            self._meter.batch_in(len(batch))
+            self._recent.add(batch)
             with self._lock:
-                self._counts["events_in"] += len(batch)
-                self._overlay.append(batch)
-                self._overlay_size += len(batch)
-                while self._overlay_size - len(self._overlay[0]) >= OVERLAY_EVENTS:
-                    self._overlay_size -= len(self._overlay.popleft())
                 recorder = self._recorder
             if recorder is not None:
                 self._record(recorder, batch)
@@ -431,14 +345,11 @@ class Pipeline:
     def _put_batch(self, item: Any) -> None:
         dropped = self._events.put(item, block=self._lossless())
         if dropped is not None:
-            with self._lock:
-                self._counts["dropped_batches"] += 1
-                self._counts["dropped_events"] += len(dropped[0])
+            self._meter.batch_dropped(len(dropped[0]))
 
     def _put_frame(self, item: Any) -> None:
         if self._frames.put(item, block=self._lossless()) is not None:
-            with self._lock:
-                self._counts["dropped_frames"] += 1
+            self._meter.frame_dropped()
 
     def _integrate(self) -> None:
         """Integrator thread: batches -> frames, each stamped with its batch's hand-over time."""
@@ -453,9 +364,8 @@ class Pipeline:
             batch, handed_over = item
             builder = builder.rebuilt(self.settings)  # settings changed before this batch apply to it
             frames = builder.push(batch)
+            self._meter.integrated(len(frames), builder.events_integrated)
             with self._lock:
-                self._counts["events_integrated"] = builder.events_integrated
-                self._counts["frames"] += len(frames)
                 self._pending_events = builder.pending_events
                 self._frame = frames[-1] if frames else self._frame
             for frame in frames:
@@ -464,13 +374,15 @@ class Pipeline:
     def _work(self) -> None:
         """Worker thread: frames -> engine -> published decisions."""
         try:
-            engine = PredictionEngine(self._network, self.settings, backend_options=self._backend_options)
+            engine = PredictionEngine(self._model.network, self.settings, backend_options=self._backend_options)
+            with self._lock:
+                self._backend = engine.backend_name
         finally:
             self._engine_ready.set()
         try:
             while True:
                 item = self._frames.get(IDLE_WAIT_S)
-                engine = self._current_engine(engine)  # settings changed before this frame apply to it
+                engine = self._updated(engine)  # settings changed before this frame apply to it
                 if item is None:
                     continue
                 if item is END:
@@ -479,39 +391,27 @@ class Pipeline:
                     return
                 frame, handed_over = item
                 decisions = engine.push(frame)
-                published = time.perf_counter()
                 stats = engine.step_stats
+                published = time.perf_counter()
+                self._meter.stepped(len(decisions), published, published - handed_over, stats.mean_step_ms,
+                                    stats.mean_frame_ms)
                 with self._lock:
                     self._new_decisions.extend(decisions)
                     self._prediction = decisions[-1] if decisions else self._prediction
-                    self._latencies.add(published, published - handed_over, len(decisions))
-                    self._counts["frames_stepped"] += 1
-                    self._counts["decisions"] += len(decisions)
-                    self._step_ms, self._frame_ms = stats.mean_step_ms, stats.mean_frame_ms
         finally:
             engine.close()
 
-    def _current_engine(self, engine: PredictionEngine) -> PredictionEngine:
-        """``engine`` brought up to the settings: reconfigured, or replaced for another backend
-        or model; a replacement that fails is reported and its settings reverted."""
-        settings = self.settings
-        if (settings.backend, settings.model) == (engine.settings.backend, self._model):
-            if engine_settings(settings) != engine_settings(engine.settings):
-                engine.reconfigure(settings)
-            return engine
-        try:
-            if settings.model == self._model:
-                network, names = self._network, self._class_names
-            else:
-                model = load_model(settings.model)
-                network, names = model.network, model.info.class_names
-            fresh = PredictionEngine(network, settings, backend_options=self._backend_options)
-        except Exception as err:  # a bad model file, a backend this machine lacks: keep the running one
-            with self._lock:
-                self._warning = error_message("settings", err)
-                self._settings = self._settings.replace(backend=engine.settings.backend, model=self._model)
-            return self._current_engine(engine)
-        engine.close()
+    def _updated(self, engine: PredictionEngine) -> PredictionEngine:
+        """``engine`` brought up to the settings asked for (see
+        :func:`~livegesture.pipeline.switch.update_engine`); what runs is published."""
         with self._lock:
-            self._network, self._model, self._class_names = network, settings.model, tuple(names)
-        return fresh
+            wanted, request, model = self._requested, self._request, self._model
+        result = update_engine(engine, model, wanted, self._backend_options)
+        with self._lock:
+            self._model, self._running_backend = result.model, result.engine.settings.backend
+            self._backend = result.engine.backend_name
+            if result.error is not None:
+                self._warning = result.error
+                if self._request == request:  # nothing newer was asked for: the refused request is dropped
+                    self._requested = self._in_force()
+        return result.engine

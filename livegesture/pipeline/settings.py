@@ -6,17 +6,23 @@ other tables (a GUI's, say) are left alone when the settings are saved.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
-from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW
-from livegesture.model.config import DRAIN_STEPS, MIN_OUTPUT_SPIKES, TIMESTEPS, LiveWindow
+from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
+from livegesture.integrate import (
+    DEFAULT_EVENTS_PER_FRAME,
+    DEFAULT_FRAMES_PER_WINDOW,
+    MAX_EVENTS_PER_FRAME,
+    MAX_FRAMES,
+    TIMESTEPS,
+)
+from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow
 from livegesture.model.files import DEFAULT_MODEL, MODEL_SUFFIX, load_model
 
 if sys.version_info >= (3, 11):
@@ -36,22 +42,14 @@ DEFAULT_CONFIG_PATH = Path("~/.config/livegesture/config.toml")
 CONFIG_TABLE = "pipeline"
 """The table of the config file that holds these settings."""
 
-SETTING_HELP: dict[str, str] = {
-    "model": "model file (.npz, or an hs_api .pkl)",
-    "backend": "auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri",
-    "events_per_frame": "events integrated into one frame",
-    "frames_per_window": "frames the integrator keeps for display",
-    "clear_every": "frames stepped between membrane clears (one decision window)",
-    "drain_steps": "empty steps after a window's frames, before its decision",
-    "mode": "periodic (one network, a decision per window) or staggered (two networks half a window apart)",
-    "smoothing": "decisions averaged into the running prediction",
-    "min_confidence": "smoothed score needed to name a gesture (0-1)",
-    "min_output_spikes": "output spikes a window needs to count as a gesture",
-    "switch_margin": "lead another class needs to replace the one shown (0-1)",
-    "min_event_rate": "events per second below which the scene is quiet: no gesture (0: off)",
-    "noise_filter": "dv-processing's background-activity filter",
-}
-"""One line of help per setting: the command line's and the window's."""
+MAX_SMOOTHING = 100
+"""Windows averaged: 100 windows of the default 10 x 2,000 events are 1.5-5.5 minutes of a real
+DVS128 scene (6-21 k events/s), far longer than any gesture."""
+MAX_OUTPUT_SPIKES = 1_000_000
+"""A window has at most ``(clear_every + drain_steps) * outputs`` output spikes (12,100 for the
+largest window and 11 outputs): a threshold of a million leaves room for nets with many outputs."""
+MAX_SPEED = 1_000.0
+"""Replay speed factor; beyond it pacing means nothing (0 replays as fast as possible anyway)."""
 
 DEFAULT_SMOOTHING = 1
 """Decisions averaged into the running prediction. A window of 10 frames already spans most of
@@ -63,17 +61,21 @@ DEFAULT_MIN_OUTPUT_SPIKES = MIN_OUTPUT_SPIKES
 """Output spikes a window needs to count as a gesture at all (what idle windows were trained below)."""
 DEFAULT_SWITCH_MARGIN = 0.1
 """Hysteresis: how far another class must lead the shown one to replace it."""
-
-
-POLICY_SETTINGS = ("smoothing", "min_confidence", "min_output_spikes", "switch_margin")
-"""The decision policy: how the window counts become the running prediction (nothing upstream)."""
-
-
 DEFAULT_MIN_EVENT_RATE = 6_000.0
 """Events per second below which a frame is quiet. On the synthetic training sessions (DVS Gesture
 timing, users 1-4 of seed 0): 0.15 % of frames inside gestures, 14 % of those between them
 (3-frame rates; the rest between gestures is arm motion or flicker, for the network to reject).
 Real DVS128 gesture recordings run at tens of thousands of events per second."""
+MAX_EVENT_RATE = 5_000_000.0
+"""Events per second: over five times the busiest real scene measured (a DAVIS346, 905 k events/s);
+a gate above every scene's rate would say "no gesture" always."""
+
+LIVE_ONLY = "live"
+"""Scope of the settings that only a live run has (replay pacing): ``eval`` has no option for them."""
+
+
+POLICY_SETTINGS = ("smoothing", "min_confidence", "min_output_spikes", "switch_margin")
+"""The decision policy: how the window counts become the running prediction (nothing upstream)."""
 
 
 class SettingsError(LivegestureError, ValueError):
@@ -81,73 +83,110 @@ class SettingsError(LivegestureError, ValueError):
 
 
 @dataclass(frozen=True)
-class PipelineSettings:
-    """Everything a user can tune in the live pipeline. Construction validates.
+class SettingSpec:
+    """One setting as the schema states it: what validation, the command line and the
+    window's settings panel read (written once, in :class:`PipelineSettings`' fields)."""
 
-    ``events_per_frame``: events integrated into one frame. ``frames_per_window``: frames
-    the integrator keeps for display. ``clear_every``: frames stepped between membrane
-    clears (one decision window); ``drain_steps``: empty steps after them; ``mode``:
-    ``periodic`` or ``staggered`` (two network instances offset by half a window).
-    ``smoothing``: decisions averaged; ``min_confidence``, ``min_output_spikes``,
-    ``switch_margin``: when the prediction says "no gesture" and when it changes class
-    (see :class:`~livegesture.pipeline.decision.RunningPrediction`). ``noise_filter``:
-    dv-processing's background-activity filter before integration. ``backend``: ``auto``
-    (``cri`` on a CRI host, else ``fast``) or a backend name; ``model``: model file.
-    ``speed``: replay speed, 0 = as fast as possible; ``lossless``: a replay never drops
-    anything (producers wait instead; a camera always drops).
+    name: str
+    kind: type
+    """int, float, str or bool (the type of the field's default)."""
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    scope: str | None = None
+    """:data:`LIVE_ONLY`, or None (every command)."""
+
+    def bounds_text(self) -> str:
+        """``1-10,000,000``, ``0-1``: the range the help states ('' when unbounded)."""
+        if self.low is None:
+            return ""
+        return f"{self.low:,.12g}-{self.high:,.12g}" if self.kind is float else f"{self.low:,}-{self.high:,}"
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`SettingsError` naming the setting when ``value`` does not fit."""
+        if isinstance(value, bool):
+            ok = self.kind is bool
+        else:
+            ok = isinstance(value, (int, float) if self.kind is float else self.kind)
+        if not ok:
+            raise SettingsError(f"setting {self.name} must be {_TYPE_NAMES[self.kind]}, got {value!r}")
+        if self.low is not None and not self.low <= value <= self.high:
+            raise SettingsError(f"setting {self.name} must be in {self.bounds_text()}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise SettingsError(f"setting {self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            choices: tuple[str, ...] | None = None, scope: str | None = None) -> Any:
+    """A field of :class:`PipelineSettings` with its schema (help, bounds, choices) as metadata."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices,
+                                            "scope": scope})
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a user can tune in the live pipeline: each field states its help, bounds and
+    choices once (see :data:`SETTING_SPECS`). Construction validates.
+
+    The prediction settings are those of
+    :class:`~livegesture.pipeline.decision.RunningPrediction`; the clear schedule that of
+    :class:`~livegesture.pipeline.engine.PredictionEngine`.
     """
 
-    events_per_frame: int = DEFAULT_EVENTS_PER_FRAME
-    frames_per_window: int = DEFAULT_FRAMES_PER_WINDOW
-    clear_every: int = TIMESTEPS
-    drain_steps: int = DRAIN_STEPS
-    mode: str = PERIODIC
-    smoothing: int = DEFAULT_SMOOTHING
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    min_output_spikes: int = DEFAULT_MIN_OUTPUT_SPIKES
-    switch_margin: float = DEFAULT_SWITCH_MARGIN
-    min_event_rate: float = DEFAULT_MIN_EVENT_RATE
-    noise_filter: bool = False
-    backend: str = AUTO_BACKEND
-    model: str = str(DEFAULT_MODEL)
-    speed: float = 1.0
-    lossless: bool = False
+    events_per_frame: int = setting(DEFAULT_EVENTS_PER_FRAME, "events integrated into one frame",
+                                    low=1, high=MAX_EVENTS_PER_FRAME)
+    frames_per_window: int = setting(DEFAULT_FRAMES_PER_WINDOW, "frames the integrator keeps for display",
+                                     low=1, high=MAX_FRAMES)
+    clear_every: int = setting(TIMESTEPS, "frames stepped between membrane clears (one decision window)",
+                               low=1, high=MAX_FRAMES)
+    drain_steps: int = setting(DRAIN_STEPS, "empty steps after a window's frames, before its decision",
+                               low=0, high=MAX_DRAIN_STEPS)
+    mode: str = setting(PERIODIC, "periodic (one network, a decision per window) or staggered (two networks "
+                                  "half a window apart)", choices=MODES)
+    smoothing: int = setting(DEFAULT_SMOOTHING, "decisions averaged into the running prediction",
+                             low=1, high=MAX_SMOOTHING)
+    min_confidence: float = setting(DEFAULT_MIN_CONFIDENCE, "share of the output spikes a class needs to be named",
+                                    low=0.0, high=1.0)
+    min_output_spikes: int = setting(DEFAULT_MIN_OUTPUT_SPIKES, "output spikes a window needs to count as a gesture",
+                                     low=0, high=MAX_OUTPUT_SPIKES)
+    switch_margin: float = setting(DEFAULT_SWITCH_MARGIN, "lead another class needs to replace the one shown",
+                                   low=0.0, high=1.0)
+    min_event_rate: float = setting(DEFAULT_MIN_EVENT_RATE, "events per second below which the scene is quiet: "
+                                                            "no gesture (0: off)", low=0.0, high=MAX_EVENT_RATE)
+    noise_filter: bool = setting(False, "dv-processing's background-activity filter")
+    backend: str = setting(AUTO_BACKEND, "auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri",
+                           choices=BACKEND_CHOICES)
+    model: str = setting(str(DEFAULT_MODEL), "model file (.npz, or an hs_api .pkl)")
+    speed: float = setting(1.0, "replay speed: 1 real time, N times faster, 0 as fast as possible",
+                           low=0.0, high=MAX_SPEED, scope=LIVE_ONLY)
+    lossless: bool = setting(False, "a replay waits rather than drops when the network falls behind",
+                             scope=LIVE_ONLY)
 
     def __post_init__(self) -> None:
         self.validate()
-        for name, kind in _FIELD_TYPES.items():
-            if kind is float:
-                object.__setattr__(self, name, float(getattr(self, name)))
+        for spec in SETTING_SPECS.values():
+            if spec.kind is float:
+                object.__setattr__(self, spec.name, float(getattr(self, spec.name)))
 
     def validate(self) -> None:
         """Raise :class:`SettingsError` naming the first bad field."""
-        for spec in fields(self):
-            _check_type(spec.name, getattr(self, spec.name), _FIELD_TYPES[spec.name])
-        _check(self.events_per_frame >= 1, "events_per_frame", "must be at least 1", self.events_per_frame)
-        _check(self.frames_per_window >= 1, "frames_per_window", "must be at least 1", self.frames_per_window)
-        _check(self.clear_every >= 1, "clear_every", "must be at least 1", self.clear_every)
-        _check(self.drain_steps >= 0, "drain_steps", "must be 0 or more", self.drain_steps)
-        _check(self.mode in MODES, "mode", f"must be one of {', '.join(MODES)}", self.mode)
-        _check(self.mode != STAGGERED or self.clear_every >= 2, "clear_every",
-               "must be at least 2 in staggered mode (the second instance starts half a window later)",
-               self.clear_every)
-        _check(self.smoothing >= 1, "smoothing", "must be at least 1", self.smoothing)
-        _check(0 <= self.min_confidence <= 1, "min_confidence", "must be in [0, 1]", self.min_confidence)
-        _check(self.min_output_spikes >= 0, "min_output_spikes", "must be 0 or more", self.min_output_spikes)
-        _check(0 <= self.switch_margin <= 1, "switch_margin", "must be in [0, 1]", self.switch_margin)
-        _check(0 <= self.min_event_rate < math.inf, "min_event_rate", "must be 0 (off) or a positive rate",
-               self.min_event_rate)
-        _check(self.backend in BACKEND_CHOICES, "backend", f"must be one of {', '.join(BACKEND_CHOICES)}",
-               self.backend)
-        _check(bool(self.model), "model", "must name a model file", self.model)
-        _check(self.speed >= 0 and math.isfinite(self.speed), "speed",
-               "must be 0 (as fast as possible) or a positive factor", self.speed)
+        for spec in SETTING_SPECS.values():
+            spec.check(getattr(self, spec.name))
+        if self.mode == STAGGERED and self.clear_every < 2:
+            raise SettingsError("setting clear_every must be at least 2 in staggered mode (the second instance "
+                                f"starts half a window later), got {self.clear_every!r}")
+        if not self.model:
+            raise SettingsError(f"setting model must name a model file, got {self.model!r}")
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A validated copy with ``changes``; an unknown name is a :class:`SettingsError`."""
-        unknown = sorted(set(changes) - _FIELD_TYPES.keys())
+        unknown = sorted(set(changes) - SETTING_SPECS.keys())
         if unknown:
-            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {', '.join(_FIELD_TYPES)}")
+            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {', '.join(SETTING_SPECS)}")
         return replace(self, **changes)
 
     @property
@@ -156,25 +195,12 @@ class PipelineSettings:
         return self.speed or None
 
 
-_FIELD_TYPES: dict[str, type] = {spec.name: type(spec.default) for spec in fields(PipelineSettings)}
-
-
-def _check_type(name: str, value: Any, kind: type) -> None:
-    """Booleans are not numbers here; an integer is a fine float."""
-    if isinstance(value, bool):
-        ok = kind is bool
-    else:
-        ok = isinstance(value, (int, float) if kind is float else kind)
-    if not ok:
-        raise SettingsError(f"setting {name} must be {_TYPE_NAMES[kind]}, got {value!r}")
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _check(ok: bool, name: str, problem: str, value: Any) -> None:
-    if not ok:
-        raise SettingsError(f"setting {name} {problem}, got {value!r}")
+SETTING_SPECS: dict[str, SettingSpec] = {
+    spec.name: SettingSpec(spec.name, type(spec.default), **spec.metadata)
+    for spec in fields(PipelineSettings)}
+"""The schema of every setting, in field order, read from :class:`PipelineSettings`' fields."""
+SETTING_HELP: dict[str, str] = {name: spec.help for name, spec in SETTING_SPECS.items()}
+"""One line of help per setting: the command line's and the window's."""
 
 
 def default_config_path() -> Path:
