@@ -19,10 +19,27 @@ DEFAULT_FILE_TIMEOUT_S = 600.0
 """eval / tune: the watchdog's limit per task (one recording, or part of one), in seconds."""
 
 
+SOURCE_HELP = "recording path (.aedat AEDAT 2.0 or 3.1, .aedat4), 'camera' / 'camera:SERIAL', or 'tcp://HOST:PORT'"
+
+
+def _add_on_reset(p: argparse.ArgumentParser) -> None:
+    from livegesture.sources.resets import ON_RESET_CHOICES
+
+    p.add_argument("--on-reset", choices=ON_RESET_CHOICES, default="error",
+                   help="a recording whose timestamps jump back (a camera restarted): error (default), rebase (one "
+                        "continuous recording) or split (its parts kept apart, 1 s between them)")
+
+
 def _add_info(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("info", help="describe a recording or camera: sensor, events, duration, labels",
-                       description="Read a recording (.aedat AEDAT 3.1, .aedat4) and print what it holds.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+                       description="Read a recording (.aedat AEDAT 2.0 or 3.1, .aedat4) and print what it holds.")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("--config", default=None, metavar="FILE", help="settings file whose roi is described "
+                                                                  "(TOML, table [pipeline])")
+    add_setting_options(p, ("roi",))
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "info"))
 
 
@@ -34,13 +51,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                    "integrator, spiking network, running prediction. Settings come from the "
                                    "config file (--config, $LIVEGESTURE_CONFIG or ~/.config/livegesture/"
                                    "config.toml), overridden by these options.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening a window")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds of wall time")
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
     p.add_argument("--save-config", action="store_true", help="write the resulting settings to the config file")
     add_setting_options(p.add_argument_group("settings (default: from the config file)"))
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "run"))
 
 
@@ -60,10 +78,11 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
                        description="Open the window on a recording or the camera (or on nothing: choose one in the "
                                    "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
                                    "~/.config/livegesture/config.toml) and are saved there on close.")
-    p.add_argument("source", nargs="?", default=None, help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", nargs="?", default=None, help=SOURCE_HELP)
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
     add_setting_options(p, ("model", "backend"))
     p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
 
 
@@ -187,8 +206,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     from livegesture.events import available_cores
 
-    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat/.aedat4 recordings with "
-                                  "_labels.csv sidecars, or one such recording")
+    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat (AEDAT 2.0 or 3.1) / "
+                                  ".aedat4 recordings with _labels.csv sidecars, or one such recording")
     p.add_argument("--split", choices=("test", "train", "all"), default="test",
                    help="split of a DVS Gesture folder (default: %(default)s)")
     p.add_argument("--workers", type=int, default=available_cores(),
@@ -222,6 +241,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                         "so that the conversion loss shows")
     add_setting_options(p.add_argument_group("model and live-pipeline settings (default: from the config file; the "
                                              "window settings matter with --streaming)"), live=False)
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from livegesture.evaluate.pool import SHUTDOWN_GRACE_S, run_pool
+from livegesture.evaluate import pool
+from livegesture.evaluate.pool import SHUTDOWN_GRACE_S, pool_pays, run_pool, startup_seconds
 from livegesture.evaluate.testing import InterruptedAt
 
 DYING_TASK = 3
@@ -62,19 +63,28 @@ def alive(pid: int) -> bool:
         return f.read().split(") ")[1][0] != "Z"
 
 
-def test_the_pool_returns_every_result():
+
+
+@pytest.fixture
+def free_start_up(monkeypatch):
+    """A pool that costs nothing to start: it always pays, so the workers run."""
+    monkeypatch.setattr(pool, "POOL_STARTUP_S", 0.0)
+
+
+def test_the_pool_returns_every_result(free_start_up):
     run = run_pool(square, list(range(20)), workers=2, initializer=nothing)
     assert sorted(run.results) == [n * n for n in range(20)] and not run.interrupted and not run.failed
 
 
-def test_a_dead_worker_is_replaced_and_its_task_reported():
-    run = run_pool(square_or_die, list(range(8)), workers=2, initializer=nothing)
+@pytest.mark.parametrize("timeout_s", [None, 60.0], ids=["no watchdog", "watchdog"])
+def test_a_dead_worker_is_replaced_and_its_task_reported(free_start_up, timeout_s):
+    run = run_pool(square_or_die, list(range(8)), workers=2, initializer=nothing, timeout_s=timeout_s)
     assert run.failed == [(DYING_TASK, "its worker process died (exit code 1)")]
     assert sorted(run.results) == [n * n for n in range(8) if n != DYING_TASK] and not run.unfinished
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_watchdog_stops_a_stuck_task_and_the_others_finish(workers):
+def test_the_watchdog_stops_a_stuck_task_and_the_others_finish(free_start_up, workers):
     start = time.monotonic()
     run = run_pool(square_or_hang, list(range(6)), workers=workers, initializer=nothing, timeout_s=1.0)
     assert time.monotonic() - start < 6
@@ -82,11 +92,11 @@ def test_the_watchdog_stops_a_stuck_task_and_the_others_finish(workers):
     assert sorted(run.results) == [n * n for n in range(6) if n != STUCK_TASK] and not run.unfinished
 
 
-def test_first_ctrl_c_stops_at_once_keeps_results_and_kills_the_workers(tmp_path):
+def test_first_ctrl_c_stops_at_once_keeps_results_and_kills_the_workers(free_start_up, tmp_path):
     start = time.monotonic()
     # one worker sticks on task 2; the third result through the other is a Ctrl-C
     run = run_pool(square_or_hang, list(range(40)), workers=2, initializer=note_pid, initargs=(str(tmp_path),),
-                   on_result=InterruptedAt(3).update)
+                   timeout_s=600, on_result=InterruptedAt(3).update)
     assert time.monotonic() - start < 5 + SHUTDOWN_GRACE_S
     assert run.interrupted and STUCK_TASK in run.unfinished
     assert len(run.results) >= 3 and set(run.results) <= {n * n for n in range(40)}
@@ -95,21 +105,25 @@ def test_first_ctrl_c_stops_at_once_keeps_results_and_kills_the_workers(tmp_path
     assert pids and not any(alive(pid) for pid in pids)
 
 
-def test_a_task_that_finishes_while_shutting_down_is_kept():
-    # task 4 ends after 0.4 s and its result is a Ctrl-C; task 8, on the other worker, ends 0.4 s later
-    run = run_pool(sleep_then_square, [8, 4, 1, 2], workers=2, initializer=nothing, on_result=InterruptedAt(1).update)
-    assert sorted(run.results) == [16, 64] and run.unfinished == [1, 2]
+def test_a_task_that_finishes_while_shutting_down_is_kept(free_start_up):
+    # task 1 runs here, then both workers start; task 4 ends after 0.4 s and its result is a
+    # Ctrl-C; task 8, on the other worker, ends 0.4 s later
+    run = run_pool(sleep_then_square, [1, 8, 4, 2, 3], workers=2, initializer=nothing,
+                   on_result=InterruptedAt(2).update)
+    assert sorted(run.results) == [1, 16, 64] and run.unfinished == [2, 3]
     assert 0.4 < SHUTDOWN_GRACE_S
 
 
 CHILD = textwrap.dedent("""
     import sys
     from livegesture.cli import _interrupt
+    from livegesture.evaluate import pool
     from livegesture.evaluate.pool import run_pool
     import signal
     sys.path.insert(0, {tests!r})
     from test_eval_pool import note_pid, square_or_hang
     signal.signal(signal.SIGTERM, _interrupt)
+    pool.POOL_STARTUP_S = 0.0  # the second worker starts after the first result
     run = run_pool(square_or_hang, list(range(4)), workers=2, initializer=note_pid, initargs=({pids!r},),
                    timeout_s=600,
                    on_result=lambda r: print("result", r, flush=True))
@@ -146,3 +160,52 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
+
+
+def process_id(_: int) -> int:
+    return os.getpid()
+
+
+def nap_then_process_id(_: int) -> int:
+    time.sleep(0.3)
+    return os.getpid()
+
+
+def test_work_shorter_than_the_start_up_stays_in_this_process():
+    run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing)
+    assert run.results == [os.getpid()] * 6
+
+
+def test_work_that_pays_goes_to_the_workers(free_start_up):
+    run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing)
+    assert run.results[0] == os.getpid() and os.getpid() not in run.results[1:]
+
+
+def test_with_a_watchdog_nothing_runs_here_and_short_work_stays_in_one_worker():
+    run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing, timeout_s=60)
+    (worker,) = set(run.results)
+    assert worker != os.getpid()
+
+
+def test_with_a_watchdog_work_that_pays_grows_the_pool(free_start_up):
+    run = run_pool(nap_then_process_id, list(range(8)), workers=2, initializer=nothing, timeout_s=60)
+    assert len(set(run.results)) == 2 and os.getpid() not in run.results and not run.failed
+
+
+def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
+    started = time.monotonic()
+    seconds = startup_seconds(square, note_pid, (str(tmp_path),), workers=2)
+    pids = [int(p.name) for p in tmp_path.iterdir()]
+    assert 0 < seconds <= time.monotonic() - started and len(pids) == 2
+    assert not any(alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("rest_s, workers, startup_s, pays", [
+    (7.0, 2, 3.0, True),    # 3 + 7 / 2 = 6.5 < 7
+    (6.0, 2, 3.0, False),   # 3 + 6 / 2 = 6: no gain
+    (4.0, 4, 3.0, False),   # 3 + 1 = 4
+    (4.5, 4, 3.0, True),    # 3 + 1.125 < 4.5
+    (100.0, 1, 0.0, False),  # one worker is this process
+])
+def test_break_even(rest_s, workers, startup_s, pays):
+    assert pool_pays(rest_s, workers, startup_s) is pays

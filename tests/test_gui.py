@@ -416,6 +416,36 @@ def test_sigterm_and_ctrl_c_close_the_window_like_its_close_button(tmp_path, sig
     assert config.exists()  # saved on close, as the close button does
 
 
+def test_the_region_of_interest_is_drawn_and_dragged_on_a_larger_sensor(make_window, qtbot, tmp_path):
+    from livegesture.events import make_events
+    from livegesture.sources.aedat2 import write_aedat2
+
+    rng = np.random.default_rng(1)
+    n = 50_000
+    path = tmp_path / "davis.aedat"
+    write_aedat2(path, make_events(np.sort(rng.integers(0, 5_000_000, n)), rng.integers(0, 346, n),
+                                   rng.integers(0, 260, n), rng.integers(0, 2, n)),
+                 "eu.seebetter.ini.chips.davis.Davis346B")
+    window = make_window(FAST.replace(speed=1.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    assert not window.overlay_panel.roi.isVisible()  # a DVS128: the whole sensor, nothing to draw
+    assert window.open_source(str(path))
+    roi = window.overlay_panel.roi
+    assert roi.isVisible() and tuple(roi.pos()) == (43, 0) and tuple(roi.size()) == (260, 260)
+    assert "from 260\u00d7260 at (43, 0)" in window.frame_panel.title.text
+    roi.setPos((10, 0))  # a drag ends with sigRegionChangeFinished
+    assert window.pipeline.settings.roi == (10, 0, 260)
+    assert "from 260\u00d7260 at (10, 0)" in window.frame_panel.title.text
+    panel = window.settings_panel
+    panel.controls["noise_filter_kind"].setCurrentText("k-nearest")
+    panel.controls["noise_filter_window_us"].setValue(5000)
+    panel.controls["noise_filter"].setChecked(True)
+    settings = window.pipeline.settings
+    assert (settings.noise_filter, settings.noise_filter_kind, settings.noise_filter_window_us) == (
+        True, "k-nearest", 5000)
+    qtbot.waitUntil(lambda: "noise filter keeps" in window.stats_label.text(), timeout=TIMEOUT_MS)
+
+
 def test_before_any_source_the_window_says_how_to_open_one(make_window):
     window = make_window()
     assert window.prediction.name.text() == NO_SOURCE_TEXT
@@ -539,4 +569,4 @@ def test_the_panel_is_the_schema(make_window):
             assert (control.minimum(), control.maximum()) == (spec.low, spec.high)
         if isinstance(control, QtWidgets.QComboBox):
             assert tuple(control.itemText(k) for k in range(control.count())) == spec.choices
-    assert set(panel.controls) == set(SETTING_SPECS) - {"speed"}  # speed is the toolbar's
+    assert set(panel.controls) == set(SETTING_SPECS) - {"speed", "roi"}  # the toolbar's and the event view's

@@ -162,3 +162,25 @@ def test_a_model_without_a_live_window_keeps_the_plain_defaults(tmp_path):
     settings = load_settings(tmp_path / "none.toml", {"model": str(tmp_path / "missing.npz")})
     assert settings.events_per_frame == PipelineSettings().events_per_frame
     assert model_window(tmp_path / "missing.npz") is None
+
+
+def test_noise_filter_and_roi_settings_round_trip_and_are_checked(tmp_path):
+    path = tmp_path / "config.toml"
+    settings = PipelineSettings(noise_filter=True, noise_filter_kind="fast-decay", noise_filter_window_us=7000,
+                                roi=[10, 20, 200])
+    assert settings.roi == (10, 20, 200)  # TOML and the command line give lists
+    save_settings(settings, path)
+    assert "roi = [" in path.read_text()
+    assert load_settings(path) == settings
+    assert load_settings(tmp_path / "none.toml").roi == ()
+    for bad, problem in (({"noise_filter_kind": "median"}, "noise_filter_kind must be one of"),
+                         ({"noise_filter_window_us": 0}, "noise_filter_window_us must be in 1-10,000,000"),
+                         ({"noise_filter_window_us": 10_000_001}, "must be in 1-10,000,000, got 10000001"),
+                         ({"roi": [1, 2]}, r"roi must have 0 or 3 items, got \[1, 2\]"),
+                         ({"roi": [1, 2, 0]}, "roi must have a SIDE of at least 1"),
+                         ({"roi": [-1, 2, 3]}, "roi must have items in 0-65,535"),
+                         ({"roi": [1.5, 2, 3]}, "roi must be a list of integers"),
+                         ({"roi": [True, 2, 3]}, "roi must be a list of integers"),
+                         ({"roi": "1 2 3"}, "roi must be a list of integers")):
+        with pytest.raises(SettingsError, match=problem):
+            PipelineSettings().replace(**bad)

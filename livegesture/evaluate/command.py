@@ -40,6 +40,8 @@ from livegesture.sources.labels import NO_GESTURE_NAME
 EVAL_JSON, CONFUSION_PNG, ONSET_PNG = "eval.json", "confusion.png", "onset.png"
 TUNE_JSON, PARETO_PNG = "tune.json", "pareto.png"
 INTERRUPTED_RC = 130
+NOTHING_EVALUATED_RC = 1
+"""Exit status when not one gesture (per sample) or recording (streaming) could be evaluated."""
 
 
 def _workers(args: argparse.Namespace) -> int:
@@ -69,7 +71,7 @@ def evaluate(args: argparse.Namespace) -> int:
     The output folder is checked first and ``eval.json`` is written before any table or plot,
     so that a run's results are never lost to a problem found at its end."""
     prepare_output(Path(args.out), (EVAL_JSON, CONFUSION_PNG, ONSET_PNG))
-    inventory = find_recordings(args.source, args.split)
+    inventory = find_recordings(args.source, args.split, args.on_reset)
     settings = settings_from_args(args)
     if args.streaming:
         if args.float_checkpoint:
@@ -80,7 +82,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
     spec = EvaluatorSpec(Path(settings.model), resolve_backend(settings.backend),
-                         Path(args.float_checkpoint) if args.float_checkpoint else None)
+                         Path(args.float_checkpoint) if args.float_checkpoint else None, settings.roi)
     with _bar(inventory.samples, "sample", args) as bar:
         evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar, timeout_s=_timeout(args))
     out = Path(args.out)
@@ -91,7 +93,17 @@ def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: Pipeli
     figure = plot_confusion(evaluation.scores, evaluation.class_names, out / CONFUSION_PNG,
                             f"per sample: {_title(settings, inventory)}")
     console.print(f"written {report} and {figure}")
-    return INTERRUPTED_RC if evaluation.not_run else 0
+    if evaluation.not_run:
+        return INTERRUPTED_RC
+    return _nothing_evaluated(console, not evaluation.results, f"{evaluation.skipped_samples} gestures skipped")
+
+
+def _nothing_evaluated(console, nothing: bool, skipped: str) -> int:
+    """The exit status: :data:`NOTHING_EVALUATED_RC` (said on the console) when nothing was evaluated."""
+    if nothing:
+        console.print(f"nothing was evaluated ({skipped}; see the skipped table)")
+        return NOTHING_EVALUATED_RC
+    return 0
 
 
 def _streaming(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
@@ -108,7 +120,10 @@ def _streaming(args: argparse.Namespace, inventory: Inventory, settings: Pipelin
     figures = [plot_confusion(score.decisions, [*evaluation.class_names, NO_GESTURE_NAME], out / CONFUSION_PNG, title),
                plot_onset_curve(score.curve, out / ONSET_PNG, title)]
     console.print(f"written {report}, {figures[0]} and {figures[1]}")
-    return INTERRUPTED_RC if evaluation.not_run else 0
+    if evaluation.not_run:
+        return INTERRUPTED_RC
+    return _nothing_evaluated(console, not score.gestures,
+                              f"{sum(s.samples for r in evaluation.recordings for s in r.skipped)} gestures skipped")
 
 
 def grid_from_args(args: argparse.Namespace) -> Grid:

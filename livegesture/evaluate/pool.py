@@ -14,8 +14,17 @@ this process decides, and they die with it even when it is killed outright (Linu
 ``PR_SET_PDEATHSIG``; elsewhere they end when their pipe closes). They are forked from a
 *fork server*, a fresh process that imports the task's module once (where the platform has
 one; else each is spawned, importing it again): a fork of this process itself could
-deadlock once torch's thread pool or any other thread has run. With one worker and no
-watchdog everything runs in this process.
+deadlock once torch's thread pool or any other thread has run.
+
+The pool is used only where it pays: ``w`` workers finish the rest sooner than one only if
+``T > S * w / (w - 1)``, where ``T`` is the time the rest would take in one (the time per
+task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`: each worker imports the
+task's modules and loads its model): then ``S + T / w < T`` (:func:`pool_pays`). Without a
+watchdog (``timeout_s`` None) the first tasks run in this process, timed, and the rest go to
+the workers once that pays; everything runs here when it never does. With a watchdog nothing
+runs here (a task stuck in this process could not be stopped): the first task runs, timed, in
+a single worker, and the others start only once the rule says they pay; that one worker's
+start-up is the watchdog's price.
 
 Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
 one task nor replace its worker: their only answer to a stuck task is to wait for it.
@@ -45,6 +54,20 @@ SHUTDOWN_GRACE_S = 1.0
 """After Ctrl-C / SIGTERM, how long running tasks may still deliver their result."""
 PR_SET_PDEATHSIG = 1
 """Linux prctl option: the signal a process gets when its parent dies."""
+POOL_STARTUP_S = 3.0
+"""Seconds until a pool of 2 workers that load the shipped model is ready, as
+``benchmarks/bench_eval.py`` measures it (:func:`startup_seconds`): 2.9 s and 5.5 s on the shared
+2-core development machine (load average 5-7), measured with the ``concurrent.futures`` pool this
+module's workers replaced, which start the same way (fork server, model load). The lower figure:
+misjudging it low starts a pool that barely pays, misjudging it high keeps work in one process
+that a pool would have done faster."""
+
+
+def pool_pays(rest_seconds: float, workers: int, startup_s: float | None = None) -> bool:
+    """Whether ``workers`` processes finish work that takes ``rest_seconds`` in one sooner than that
+    one: ``startup_s`` (default :data:`POOL_STARTUP_S`) ``+ rest_seconds / workers < rest_seconds``."""
+    startup_s = POOL_STARTUP_S if startup_s is None else startup_s
+    return workers > 1 and rest_seconds > startup_s * workers / (workers - 1)
 
 
 @dataclass(frozen=True)
@@ -147,14 +170,31 @@ class _Worker:
         self.conn.close()
 
 
+def startup_seconds(function: Callable[..., object], initializer: Callable[..., None], initargs: tuple = (),
+                    workers: int = 2) -> float:
+    """Seconds from starting ``workers`` workers for ``function`` (each running ``initializer``) until
+    every one has initialised: what :data:`POOL_STARTUP_S` stands for (``benchmarks/bench_eval.py``)."""
+    started = time.perf_counter()
+    context = _context(function, initializer)
+    pool = [_Worker(context, (function, initializer, initargs)) for _ in range(workers)]
+    try:
+        for worker in pool:
+            worker.started()
+        return time.perf_counter() - started
+    finally:
+        for worker in pool:
+            worker.kill()
+
+
 def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int,
              initializer: Callable[..., None], initargs: tuple = (),
              on_result: Callable[[Result], None] | None = None,
              timeout_s: float | None = None) -> PoolRun[Task, Result]:
-    """Run ``function`` (a module-level function) over ``tasks`` in ``workers`` processes.
+    """Run ``function`` (a module-level function) over ``tasks`` in up to ``workers`` processes, as many
+    as pay (see the module docstring), and in this process while ``timeout_s`` is None.
 
     ``on_result`` is called in this process with each result as it arrives (progress bars);
-    ``timeout_s`` is the watchdog's limit per task (None: none, and one worker runs here).
+    ``timeout_s`` is the watchdog's limit per task (None: none).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -166,13 +206,15 @@ def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, worke
         if on_result is not None:
             on_result(result)
 
+    pending = deque(enumerate(tasks))
     try:
-        if timeout_s is None and (workers == 1 or len(tasks) <= 1):
-            initializer(*initargs)
-            for number, task in enumerate(tasks):
-                finish(number, function(task))
-        else:
-            _run_processes(function, tasks, min(workers, len(tasks)), (function, initializer, initargs),
+        if timeout_s is None and pending:
+            _run_here(function, pending, workers, initializer, initargs, finish)
+            if pending:  # the workers pay: all of them start at once
+                _run_processes(function, pending, min(workers, len(pending)), min(workers, len(pending)),
+                               (function, initializer, initargs), None, finish, failed)
+        elif pending:
+            _run_processes(function, pending, 1, min(workers, len(pending)), (function, initializer, initargs),
                            timeout_s, finish, failed)
     except KeyboardInterrupt:
         pass  # keep what finished
@@ -181,21 +223,43 @@ def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, worke
                    [(tasks[number], reason) for number, reason in sorted(failed.items())])
 
 
-def _run_processes(function: Callable, tasks: Sequence, count: int, args: tuple, timeout_s: float | None,
-                   finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
+def _run_here(function: Callable, pending: deque, workers: int, initializer: Callable[..., None], initargs: tuple,
+              finish: Callable[[int, Any], None]) -> None:
+    """Run tasks from ``pending`` in this process, timed, until ``workers`` processes would finish the rest sooner."""
+    initializer(*initargs)
+    started, count = time.perf_counter(), 0
+    while pending:
+        number, task = pending.popleft()
+        finish(number, function(task))
+        count += 1
+        rest = len(pending)
+        if rest and pool_pays((time.perf_counter() - started) / count * rest, min(workers, rest)):
+            return
+
+
+def _run_processes(function: Callable, pending: deque, first: int, most: int, args: tuple,
+                   timeout_s: float | None, finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
+    """Run the ``pending`` tasks in ``first`` workers, grown to ``most`` once the time per finished task
+    says they pay (:func:`pool_pays`); each task watched for ``timeout_s``."""
     context = _context(function, args[1])
-    pending = deque(enumerate(tasks))
-    pool = [_Worker(context, args) for _ in range(count)]
+    pool = [_Worker(context, args) for _ in range(first)]
+    finished_s, finished = 0.0, 0
 
     def receive(worker: _Worker) -> None:
+        nonlocal finished_s, finished
         number, ok, value = worker.conn.recv()
         if not ok:
             raise value
+        finished_s += time.monotonic() - worker.task[1]
+        finished += 1
         worker.task = None
         finish(number, value)
 
     try:
         while pending or any(w.task for w in pool):
+            wanted = min(most, len(pending))
+            if finished and len(pool) < wanted and pool_pays(finished_s / finished * len(pending), wanted):
+                pool += [_Worker(context, args) for _ in range(wanted - len(pool))]
             for worker in pool:
                 if worker.ready and worker.task is None and pending:
                     worker.give(*pending.popleft())

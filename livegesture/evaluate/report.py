@@ -244,7 +244,9 @@ def settings_line(settings: PipelineSettings) -> str:
     return (f"{settings.events_per_frame:,} events per frame, windows of {settings.clear_every} frames + "
             f"{settings.drain_steps} drain steps ({settings.mode}), smoothing {settings.smoothing}, "
             f"min confidence {settings.min_confidence}, min output spikes {settings.min_output_spikes}, "
-            f"noise filter {'on' if settings.noise_filter else 'off'}")
+            f"noise filter " + (f"{settings.noise_filter_kind} {settings.noise_filter_window_us / 1000:g} ms"
+                                if settings.noise_filter else "off")
+            + (f", roi {' '.join(map(str, settings.roi))}" if settings.roi else ""))
 
 
 def stream_tables(evaluation: StreamEvaluation, description: str) -> list[Table]:

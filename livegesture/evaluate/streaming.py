@@ -27,6 +27,7 @@ from livegesture.evaluate.recordings import (
     Inventory,
     Skipped,
     describe_error,
+    moved_segments,
     read_events_cached,
     usable_gestures,
 )
@@ -36,6 +37,7 @@ from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.engine import decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
 from livegesture.sources.labels import NO_GESTURE_NAME, GestureSegment
+from livegesture.sources.resets import OnReset, label_parts
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class StreamTask:
     segments: tuple[GestureSegment, ...]
     settings: tuple[PipelineSettings, ...]
     points: tuple[int, ...]
+    on_reset: OnReset = "error"
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,12 @@ def stream_recording(model: CriModel, task: StreamTask) -> list[RecordingStream]
     name = str(task.recording)
     network = model.network
     try:
-        events, sensor_size = read_events_cached(task.recording)
-        warning = sensor_mismatch(sensor_size, model.info.sensor_size)
-        gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
+        recording = read_events_cached(task.recording, task.on_reset)
+        warning = sensor_mismatch(recording.sensor_size, model.info.sensor_size)
+        segments = moved_segments(task.segments, label_parts(list(task.segments)), recording)
+        gestures, skipped = usable_gestures(name, recording.events, range(len(segments)), segments,
                                             network.num_outputs)
-        decisions = list(decide_stream((events,), sensor_size, network, task.settings[0]))
+        decisions = list(decide_stream((recording.events,), recording.sensor_size, network, task.settings[0]))
     except Exception as err:  # one bad file must not end the run: report it, go on
         whole = Skipped(name, describe_error(err), samples=len(task.segments))
         seconds = time.perf_counter() - started
@@ -131,7 +135,8 @@ def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list
     for point, setting in enumerate(settings):
         groups.setdefault(setting.replace(**{name: getattr(PipelineSettings(), name) for name in POLICY_SETTINGS}),
                           []).append(point)
-    return [StreamTask(recording.path, recording.segments, tuple(settings[p] for p in points), tuple(points))
+    return [StreamTask(recording.path, recording.segments, tuple(settings[p] for p in points), tuple(points),
+                       inventory.on_reset)
             for points in groups.values() for recording in inventory.recordings]
 
 

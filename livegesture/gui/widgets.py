@@ -21,6 +21,8 @@ CLASS_COLOURS = ("#5fa8ff", "#ffa64d", "#5fd35f", "#ff6b6b", "#b48cff", "#d9a066
 """One colour per DVS Gesture class (cycled for a model with more outputs)."""
 NO_GESTURE_COLOUR = "#30343c"
 DIM_TEXT_COLOUR = "#8a90a0"
+ROI_COLOUR = "#f0c040"
+"""The square of the sensor the network sees, drawn on the events."""
 PANEL_BACKGROUND = "#0e1016"
 FOREGROUND = "#d0d4dc"
 PREDICTION_POINT_SIZE = 30
@@ -32,6 +34,9 @@ PREDICTED_ROW, TRUE_ROW = 1.0, 0.0
 ROW_HEIGHT = 0.8
 TOOLBAR_SETTINGS = ("speed",)
 """Settings the toolbar holds rather than the settings panel."""
+VIEW_SETTINGS = ("roi",)
+"""Settings the event view holds rather than the settings panel: the region of interest is
+drawn on it and dragged (:class:`ImagePanel`)."""
 SPIN_STEPS = {"events_per_frame": 100, "min_confidence": 0.05, "switch_margin": 0.05}
 """Arrow-key steps of the spin boxes (default 1)."""
 FLOAT_DECIMALS = 2
@@ -57,7 +62,10 @@ def _make_static(plot: pg.PlotWidget) -> None:
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
-    """A titled RGB image, square pixels, row 0 at the top."""
+    """A titled RGB image, square pixels, row 0 at the top; optionally a square region of
+    interest drawn on it, which the mouse drags (``roi_moved`` gives its new x, y, side)."""
+
+    roi_moved = QtCore.Signal(int, int, int)
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -67,7 +75,30 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
+        self.roi = pg.ROI((0, 0), (1, 1), pen=pg.mkPen(ROI_COLOUR, width=2), movable=True, rotatable=False,
+                          resizable=False, removable=False, translateSnap=True)
+        self.roi.setZValue(1)
+        self.roi.hide()
+        self.roi.sigRegionChangeFinished.connect(self._roi_changed)
+        self.view.addItem(self.roi)
         self.setMinimumSize(260, 260)
+
+    def show_roi(self, x: int, y: int, side: int, bounds: tuple[int, int] | None) -> None:
+        """Draw the square ``side`` at ``(x, y)``, draggable within ``bounds`` (width, height);
+        ``bounds=None`` hides it."""
+        self.roi.blockSignals(True)
+        try:
+            self.roi.setVisible(bounds is not None)
+            if bounds is not None:
+                self.roi.maxBounds = QtCore.QRectF(0, 0, *bounds)
+                self.roi.setPos((x, y))
+                self.roi.setSize((side, side))
+        finally:
+            self.roi.blockSignals(False)
+
+    def _roi_changed(self) -> None:
+        x, y = (int(round(v)) for v in self.roi.pos())
+        self.roi_moved.emit(x, y, int(round(self.roi.size()[0])))
 
     def show_rgb(self, rgb: np.ndarray) -> None:
         """Draw an ``(H, W, 3)`` uint8 image, each pixel a square block (no smoothing)."""
@@ -220,7 +251,7 @@ class SettingsPanel(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout(self)
         self.controls: dict[str, QtWidgets.QWidget] = {}
         for name, spec in SETTING_SPECS.items():
-            if name in TOOLBAR_SETTINGS:
+            if name in TOOLBAR_SETTINGS or name in VIEW_SETTINGS:
                 continue
             control = self._control(spec)
             control.setToolTip(option_help(spec))

@@ -22,6 +22,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from livegesture.display.state import DisplayState
 from livegesture.display.text import NO_SOURCE_HINT, count_text, label_for_key, label_keys_help
 from livegesture.events import LivegestureError, error_message
+from livegesture.geometry import FieldMapping
 from livegesture.gui.images import EventOverlay, frame_rgb
 from livegesture.gui.widgets import (
     ErrorBanner,
@@ -38,12 +39,13 @@ from livegesture.sources import CAMERA_PREFIX, open_source
 from livegesture.sources.base import EventSource
 from livegesture.sources.camera import DISCONNECTED, STATUS_CONNECTED, CameraSource
 from livegesture.sources.labels import CLASS_NAMES, label_name
+from livegesture.sources.resets import OnReset
 
 REFRESH_MS = 33
 """Interval of the display timer (about 30 updates a second)."""
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 0.0)
 """Replay speeds offered; 0 = as fast as possible."""
-RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat);;All files (*)"
+RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat *.dat);;All files (*)"
 MODEL_FILTER = "Models (*.npz *.pkl);;All files (*)"
 DEFAULT_RECORDINGS_DIR = Path("~/livegesture-recordings")
 WINDOW_TITLE = "livegesture"
@@ -69,6 +71,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.config_path = config_path
         self.pipeline: Pipeline | None = None
         self.source_spec: str | None = None
+        self.on_reset: OnReset = "error"
+        """What a recording's timestamp resets do (see :mod:`livegesture.sources.resets`)."""
         self._settings = settings
         """The settings in force (the latest update's while a pipeline runs), or asked for while a
         backend or model loads; kept for the next source and saved on close."""
@@ -89,7 +93,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build(self) -> None:
         self.banner = ErrorBanner()
-        self.overlay_panel = ImagePanel("events (ON green, OFF red)")
+        self.overlay_panel = ImagePanel("events (ON green, OFF red); the square: what the network sees")
+        self.overlay_panel.roi_moved.connect(lambda x, y, side: self.change_setting("roi", (x, y, side)))
         self.frame_panel = ImagePanel(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}")
         self.prediction = PredictionPanel(CLASS_NAMES)
         self.timeline_plot = TimelinePlot()
@@ -118,7 +123,8 @@ class MainWindow(QtWidgets.QMainWindow):
         bar = self.addToolBar("controls")
         bar.setObjectName("controls")
         bar.setMovable(False)
-        bar.addAction("Open file\u2026", self.choose_file).setToolTip("replay a recording (.aedat4, .aedat)")
+        bar.addAction("Open file\u2026", self.choose_file).setToolTip(
+            "replay a recording (.aedat4; .aedat AEDAT 2.0 (jAER) or 3.1 (DVS Gesture))")
         bar.addAction("Camera", lambda: self.open_source(CAMERA_PREFIX)).setToolTip("the first iniVation camera found")
         bar.addSeparator()
         self.play_action = bar.addAction("Pause", self.toggle_pause)
@@ -217,7 +223,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Run the pipeline on ``spec`` (a recording path or ``camera``), replacing the running
         one; on failure the message is shown and the running pipeline (if any) goes on."""
         try:
-            source = open_source(spec)
+            source = open_source(spec, self.on_reset)
         except Exception as err:  # a bad file, no camera: say so in the window
             self.show_error(error_message("source", err))
             return False
@@ -242,6 +248,7 @@ class MainWindow(QtWidgets.QMainWindow):
         width, height = source.sensor_size
         self.source_label.setText(f"  {source.name}  ({width}\u00d7{height})")
         self.state_label.setText(self.display.status())
+        self._show_geometry()
         pipeline.start()
         self._timer.start()
         self._update_transport()
@@ -265,7 +272,21 @@ class MainWindow(QtWidgets.QMainWindow):
         except LivegestureError as err:
             self.show_error(str(err))
         self.settings_panel.show_settings(self.settings)
+        self._show_geometry()
         self._update_transport()
+
+    def _show_geometry(self) -> None:
+        """Draw the region of interest on the events of a sensor other than a whole DVS128, and
+        say what the network sees."""
+        if self.pipeline is None:
+            return
+        sensor_size = self.pipeline.source.sensor_size
+        mapping = FieldMapping(sensor_size, self.settings.roi)
+        roi = mapping.roi
+        self.overlay_panel.show_roi(roi.x, roi.y, roi.side, None if mapping.identity else sensor_size)
+        source = "" if mapping.identity else f" from {roi.side}\u00d7{roi.side} at ({roi.x}, {roi.y})"
+        self.frame_panel.title.setText(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}{source}")
+        self.frame_panel.setToolTip(f"the network sees {mapping.describe()}")
 
     # -- transport -------------------------------------------------------------------------
 
@@ -326,6 +347,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if update.running and update.switching is None and update.settings != self._settings:  # loaded, or refused
             self._settings = update.settings
             self.settings_panel.show_settings(update.settings)
+            self._show_geometry()
         self.settings_panel.set_switching(update.switching is not None)
         if isinstance(self.pipeline.source, CameraSource):
             self._show_camera_status(self.pipeline.source)

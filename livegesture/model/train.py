@@ -35,8 +35,8 @@ from tqdm import tqdm
 
 from livegesture.backends import make_backend, run_sample
 from livegesture.backends.network import IF_LEAK, LayeredNetwork
-from livegesture.events import DVS128_SIZE, EventFormatError, LivegestureError
-from livegesture.integrate import integrate_sample
+from livegesture.events import EventFormatError, LivegestureError
+from livegesture.geometry import integrate_field
 from livegesture.model.files import MODEL_SUFFIX, ModelInfo, load_model, save_model
 from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow, TrainConfig
 from livegesture.model.net import SpikingNet, counted_steps, output_counts
@@ -121,7 +121,7 @@ def load_dataset(root: str | Path, timesteps: int, cache_dir: Path, *, limit: in
             bar = tqdm(total=limit, desc=f"preparing {split} frames", unit="sample", disable=not progress,
                        file=sys.stderr)
             for sample in folder.samples(split):
-                frames.append(integrate_sample(sample.events, timesteps, DVS128_SIZE))
+                frames.append(integrate_field(sample.events, timesteps, sample.sensor_size))
                 labels.append(sample.label)
                 users.append(user_of(sample.recording))
                 names.append(f"{sample.recording.name}#{sample.index}")

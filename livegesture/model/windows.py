@@ -245,15 +245,18 @@ class WindowSampler:
 
 
 def load_sessions(root: str | Path, split: str) -> list[Session]:
-    """The recordings of one split of a DVS Gesture folder (IBM layout) as sessions."""
-    from livegesture.sources.aedat3 import read_aedat3
+    """The recordings (AEDAT 3.1, or jAER's AEDAT 2.0) of one split of a DVS Gesture folder (IBM
+    layout) as sessions of the 128x128 field (a larger sensor's centred square, see
+    :mod:`livegesture.geometry`)."""
+    from livegesture.geometry import FIELD_SIZE, FieldMapping
+    from livegesture.sources import read_recording
     from livegesture.sources.dataset import DvsGestureFolder, user_of
     from livegesture.sources.labels import labels_path_for, read_labels
 
     folder = DvsGestureFolder(root)
     sessions = []
     for path in folder.trials(split):
-        data = read_aedat3(path)
-        sessions.append(Session.of(data.events, read_labels(labels_path_for(path)), data.sensor_size,
-                                   user_of(path), path.name))
+        data = read_recording(path)
+        sessions.append(Session.of(FieldMapping(data.sensor_size)(data.events), read_labels(labels_path_for(path)),
+                                   FIELD_SIZE, user_of(path), path.name))
     return sessions

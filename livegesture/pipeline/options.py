@@ -26,6 +26,8 @@ from livegesture.pipeline.settings import (
 
 FILE_SETTINGS = ("model",)
 """Settings that name a file: given on the command line, a relative path is taken from the current folder."""
+ITEM_NAMES = {"roi": ("X", "Y", "SIDE")}
+"""The items of each tuple setting as its option names them (an option takes them all: its ``nargs``)."""
 
 
 def option_help(spec: SettingSpec) -> str:
@@ -38,6 +40,9 @@ def option_arguments(spec: SettingSpec) -> dict[str, Any]:
     """``add_argument`` keywords of one setting."""
     if spec.kind is bool:
         return {"action": argparse.BooleanOptionalAction, "help": option_help(spec)}
+    if spec.kind is tuple:
+        items = ITEM_NAMES[spec.name]
+        return {"type": int, "nargs": len(items), "metavar": items, "help": option_help(spec)}
     extra: dict[str, Any] = {"metavar": "FILE"} if spec.name in FILE_SETTINGS else {}
     return {"type": spec.kind, "help": option_help(spec), **extra}  # choices: the settings' own one-line error
 

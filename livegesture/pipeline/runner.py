@@ -36,7 +36,7 @@ from livegesture.integrate import Frame
 from livegesture.model.files import sensor_mismatch
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import PredictionEngine
-from livegesture.pipeline.frames import FrameBuilder
+from livegesture.pipeline.frames import FrameBuilder, check_roi
 from livegesture.pipeline.queues import QueueClosed, StageQueue
 from livegesture.pipeline.recent import RecentEvents
 from livegesture.pipeline.recorder import Recorder
@@ -119,6 +119,7 @@ class Pipeline:
                  backend_options: dict[str, Any] | None = None) -> None:
         settings = settings or PipelineSettings()
         try:
+            check_roi(settings.roi, source.sensor_size)
             model = (RunningModel.load(settings.model) if network is None
                      else RunningModel.of(network, settings.model, class_names))
         except BaseException:  # the pipeline owns the source, even when it cannot start
@@ -231,13 +232,15 @@ class Pipeline:
     def update_settings(self, **changes: Any) -> PipelineSettings:
         """Change settings while running; a bad value raises :class:`SettingsError` here.
 
-        ``speed`` acts at once; ``events_per_frame``, ``frames_per_window`` and
-        ``noise_filter`` rebuild the integrator at the next batch (its partial frame is
-        dropped); the schedule and prediction settings restart the engine with a clear at the
+        ``speed`` acts at once; ``events_per_frame``, ``frames_per_window``, the noise
+        filter's settings and ``roi`` (checked against the sensor here) rebuild the integrator
+        at the next batch (its partial frame is dropped); the schedule and prediction settings restart the engine with a clear at the
         next frame; ``backend`` or ``model`` make a new engine there (a failure is reported by
         :meth:`poll`, the previous one stays and the request is dropped). ``lossless``
         applies to the next queue put. Returns the settings asked for.
         """
+        if "roi" in changes:
+            check_roi(changes["roi"], self.source.sensor_size)
         with self._lock:
             self._requested = settings = self._requested.replace(**changes)
             self._request += bool({"backend", "model"} & changes.keys())
@@ -364,7 +367,7 @@ class Pipeline:
             batch, handed_over = item
             builder = builder.rebuilt(self.settings)  # settings changed before this batch apply to it
             frames = builder.push(batch)
-            self._meter.integrated(len(frames), builder.events_integrated)
+            self._meter.integrated(len(frames), builder.events_integrated, builder.filter_kept)
             with self._lock:
                 self._pending_events = builder.pending_events
                 self._frame = frames[-1] if frames else self._frame

@@ -15,6 +15,7 @@ from typing import Any
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
 from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
+from livegesture.filters import BACKGROUND_ACTIVITY, DEFAULT_NOISE_WINDOW_US, NOISE_FILTER_KINDS
 from livegesture.integrate import (
     DEFAULT_EVENTS_PER_FRAME,
     DEFAULT_FRAMES_PER_WINDOW,
@@ -50,6 +51,14 @@ MAX_OUTPUT_SPIKES = 1_000_000
 largest window and 11 outputs): a threshold of a million leaves room for nets with many outputs."""
 MAX_SPEED = 1_000.0
 """Replay speed factor; beyond it pacing means nothing (0 replays as fast as possible anyway)."""
+MAX_NOISE_WINDOW_US = 10_000_000
+"""The noise filters' time window: 10 s is 500 times the default; a pixel's neighbours firing
+within 10 s says nothing about noise any more (every event passes)."""
+MAX_SENSOR_COORDINATE = 65_535
+"""A region of interest's X, Y and SIDE: event coordinates are 16-bit (``EVENT_DTYPE``); the sensor
+itself bounds them further (checked against it in :mod:`livegesture.geometry`)."""
+ROI_LENGTHS = (0, 3)
+"""A region of interest is empty (the largest centred square) or X Y SIDE."""
 
 DEFAULT_SMOOTHING = 1
 """Decisions averaged into the running prediction. A window of 10 frames already spans most of
@@ -89,11 +98,14 @@ class SettingSpec:
 
     name: str
     kind: type
-    """int, float, str or bool (the type of the field's default)."""
+    """int, float, str, bool or tuple (of integers; the type of the field's default)."""
     help: str
     low: float | None = None
     high: float | None = None
+    """Bounds of the value; of each of its items for a tuple."""
     choices: tuple[str, ...] | None = None
+    lengths: tuple[int, ...] | None = None
+    """The lengths a tuple may have."""
     scope: str | None = None
     """:data:`LIVE_ONLY`, or None (every command)."""
 
@@ -105,26 +117,49 @@ class SettingSpec:
 
     def check(self, value: Any) -> None:
         """Raise :class:`SettingsError` naming the setting when ``value`` does not fit."""
-        if isinstance(value, bool):
-            ok = self.kind is bool
-        else:
-            ok = isinstance(value, (int, float) if self.kind is float else self.kind)
-        if not ok:
+        if self.kind is tuple:
+            self._check_items(value)
+            return
+        if not _fits_type(value, self.kind):
             raise SettingsError(f"setting {self.name} must be {_TYPE_NAMES[self.kind]}, got {value!r}")
         if self.low is not None and not self.low <= value <= self.high:
             raise SettingsError(f"setting {self.name} must be in {self.bounds_text()}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise SettingsError(f"setting {self.name} must be one of {', '.join(self.choices)}, got {value!r}")
 
+    def _check_items(self, value: Any) -> None:
+        """A tuple of integers, of one of :attr:`lengths`, each item within the bounds."""
+        if not isinstance(value, tuple) or not all(_fits_type(item, int) for item in value):
+            raise SettingsError(f"setting {self.name} must be {_TYPE_NAMES[tuple]}, got {_shown(value)}")
+        if self.lengths is not None and len(value) not in self.lengths:
+            counts = " or ".join(str(length) for length in self.lengths)
+            raise SettingsError(f"setting {self.name} must have {counts} items, got {_shown(value)}")
+        if self.low is not None and not all(self.low <= item <= self.high for item in value):
+            raise SettingsError(f"setting {self.name} must have items in {self.bounds_text()}, got {_shown(value)}")
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of integers"}
+
+
+def _fits_type(value: Any, kind: type) -> bool:
+    """Booleans are not numbers here; an integer is a fine float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _shown(value: Any) -> str:
+    """A tuple as the config file and the command line write it (a list)."""
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
 
 
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-            choices: tuple[str, ...] | None = None, scope: str | None = None) -> Any:
+            choices: tuple[str, ...] | None = None, lengths: tuple[int, ...] | None = None,
+            scope: str | None = None) -> Any:
     """A field of :class:`PipelineSettings` with its schema (help, bounds, choices) as metadata."""
     return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices,
-                                            "scope": scope})
+                                            "lengths": lengths, "scope": scope})
 
 
 @dataclass(frozen=True)
@@ -157,7 +192,15 @@ class PipelineSettings:
                                    low=0.0, high=1.0)
     min_event_rate: float = setting(DEFAULT_MIN_EVENT_RATE, "events per second below which the scene is quiet: "
                                                             "no gesture (0: off)", low=0.0, high=MAX_EVENT_RATE)
-    noise_filter: bool = setting(False, "dv-processing's background-activity filter")
+    noise_filter: bool = setting(False, "a dv-processing noise filter before integration")
+    noise_filter_kind: str = setting(BACKGROUND_ACTIVITY, f"the noise filter: {', '.join(NOISE_FILTER_KINDS)}",
+                                     choices=NOISE_FILTER_KINDS)
+    noise_filter_window_us: int = setting(DEFAULT_NOISE_WINDOW_US, "the noise filter's time window in us (support "
+                                                                   "window, half-life or time delta)",
+                                          low=1, high=MAX_NOISE_WINDOW_US)
+    roi: tuple[int, ...] = setting((), "square region X Y SIDE of the sensor mapped to the network's 128x128 "
+                                       "field (default: the largest centred square)",
+                                   low=0, high=MAX_SENSOR_COORDINATE, lengths=ROI_LENGTHS)
     backend: str = setting(AUTO_BACKEND, "auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri",
                            choices=BACKEND_CHOICES)
     model: str = setting(str(DEFAULT_MODEL), "model file (.npz, or an hs_api .pkl)")
@@ -167,6 +210,8 @@ class PipelineSettings:
                              scope=LIVE_ONLY)
 
     def __post_init__(self) -> None:
+        if isinstance(self.roi, list):  # as TOML and JSON hold it
+            object.__setattr__(self, "roi", tuple(self.roi))
         self.validate()
         for spec in SETTING_SPECS.values():
             if spec.kind is float:
@@ -181,6 +226,8 @@ class PipelineSettings:
                                 f"starts half a window later), got {self.clear_every!r}")
         if not self.model:
             raise SettingsError(f"setting model must name a model file, got {self.model!r}")
+        if self.roi and self.roi[2] < 1:
+            raise SettingsError(f"setting roi must have a SIDE of at least 1, got {_shown(self.roi)}")
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A validated copy with ``changes``; an unknown name is a :class:`SettingsError`."""

@@ -62,7 +62,7 @@ class StageCounts:
     events_in: int = 0
     """Events handed over by the source."""
     events_integrated: int = 0
-    """Events integrated (after the noise filter)."""
+    """Events integrated (after the noise filter, inside the region of interest)."""
     frames: int = 0
     """Frames integrated."""
     frames_stepped: int = 0
@@ -92,12 +92,15 @@ class PipelineStats(StageCounts):
     latency_ms_p95: float = 0.0
     event_queue_depth: int = 0
     frame_queue_depth: int = 0
+    filter_kept: float | None = None
+    """Share of the events the noise filter kept (None with the filter off)."""
 
     def figures(self) -> str:
         """One line of the figures, for a terminal or a status bar."""
+        kept = "" if self.filter_kept is None else f"  noise filter keeps {self.filter_kept:.0%}"
         return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
                 f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
-                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events")
+                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events{kept}")
 
 
 class PipelineMeter:
@@ -108,6 +111,7 @@ class PipelineMeter:
         self._counts = StageCounts()
         self._latencies = LatencyWindow()
         self._step_ms = self._frame_ms = 0.0
+        self._filter_kept: float | None = None
         self._event_rate, self._frame_rate = RateMeter(), RateMeter()
 
     def _add(self, **increments: int) -> None:
@@ -124,11 +128,13 @@ class PipelineMeter:
     def frame_dropped(self) -> None:
         self._add(dropped_frames=1)
 
-    def integrated(self, frames: int, events_integrated: int) -> None:
-        """``frames`` more frames; ``events_integrated`` in all so far."""
+    def integrated(self, frames: int, events_integrated: int, filter_kept: float | None = None) -> None:
+        """``frames`` more frames; ``events_integrated`` in all so far; ``filter_kept``: the share
+        of the events the noise filter kept (None with it off)."""
         with self._lock:
             self._counts = replace(self._counts, frames=self._counts.frames + frames,
                                    events_integrated=events_integrated)
+            self._filter_kept = filter_kept
 
     def stepped(self, decisions: int, published: float, latency_s: float, step_ms: float, frame_ms: float) -> None:
         """One frame stepped, making ``decisions`` decisions published at wall time ``published``
@@ -144,10 +150,11 @@ class PipelineMeter:
         with self._lock:
             counts = asdict(self._counts)
             latency_ms_mean, latency_ms_p95 = self._latencies.summary_ms(now)
-            step_ms, frame_ms = self._step_ms, self._frame_ms
+            step_ms, frame_ms, filter_kept = self._step_ms, self._frame_ms, self._filter_kept
             events_per_s = self._event_rate.update(now, counts["events_in"])
             frames_per_s = self._frame_rate.update(now, counts["frames"])
         return PipelineStats(
             **counts, events_per_s=events_per_s, frames_per_s=frames_per_s, step_ms=step_ms, frame_ms=frame_ms,
             latency_ms_mean=latency_ms_mean, latency_ms_p95=latency_ms_p95,
-            event_queue_depth=event_queue_depth, frame_queue_depth=frame_queue_depth)
+            event_queue_depth=event_queue_depth, frame_queue_depth=frame_queue_depth,
+            filter_kept=filter_kept)

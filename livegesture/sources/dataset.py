@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from livegesture.events import EventFormatError
-from livegesture.sources.aedat3 import read_aedat3
+from livegesture.events import DVS128_SIZE, EventFormatError, SensorSize
+from livegesture.sources import read_recording
 from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
 
 DATASET_DIR = "DvsGesture"
@@ -47,13 +47,14 @@ def user_of(recording: Path) -> int:
 class GestureSample:
     """One labelled gesture of a recording: the ``index``-th row of its label file.
 
-    ``events`` is a view into the recording's events.
+    ``events`` is a view into the recording's events, of a sensor of ``sensor_size``.
     """
 
     recording: Path
     index: int
     segment: GestureSegment
     events: np.ndarray
+    sensor_size: SensorSize = DVS128_SIZE
 
     @property
     def label(self) -> int:
@@ -126,7 +127,8 @@ class DvsGestureFolder:
         return paths
 
     def samples(self, split: Split = "all") -> Iterator[GestureSample]:
-        """Every labelled gesture of the split's recordings, one recording read at a time.
+        """Every labelled gesture of the split's recordings (AEDAT 3.1, or jAER's AEDAT 2.0), one
+        recording read at a time.
 
         A recording or label file that cannot be read is left out, and its error appended to
         :attr:`skipped`: one bad file does not end a training run.
@@ -134,12 +136,12 @@ class DvsGestureFolder:
         for path in self.trials(split):
             try:
                 segments = read_labels(labels_path_for(path))
-                events = read_aedat3(path).events
+                recording = read_recording(path)
             except EventFormatError as err:
                 self.skipped.append(err)
                 continue
-            for index, (segment, cut) in enumerate(zip(segments, cut_segments(events, segments))):
-                yield GestureSample(path, index, segment, cut)
+            for index, (segment, cut) in enumerate(zip(segments, cut_segments(recording.events, segments))):
+                yield GestureSample(path, index, segment, cut, recording.sensor_size)
 
 
 def write_trials_lists(root: str | Path, train: Iterable[str | Path], test: Iterable[str | Path]) -> None:
