@@ -1,5 +1,6 @@
-"""Fuzzing the file parsers: whatever the bytes, a parser returns a valid result or raises a
-:class:`LivegestureError` (a one-line message for the user), never another exception.
+"""Fuzzing the file parsers (AEDAT 3.1, AEDAT 2.0, labels, TOML config, models): whatever the
+bytes, a parser returns a valid result or raises a :class:`LivegestureError` (a one-line message
+for the user), never another exception.
 
 Inputs are random bytes, and valid files mutated (bytes overwritten, cut short, spliced),
 which reach much deeper than random bytes; the examples are few and small, so the whole
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from livegesture.backends.testing import random_network
 from livegesture.events import EVENT_DTYPE, LivegestureError, make_events
 from livegesture.model.files import ModelInfo, load_model, save_hs_api_pickle, save_model
 from livegesture.pipeline.settings import PipelineSettings, load_settings
+from livegesture.sources.aedat2 import IncompleteRecordingWarning, read_aedat2, write_aedat2
 from livegesture.sources.aedat3 import read_aedat3, write_aedat3
 from livegesture.sources.labels import GestureSegment, read_labels, write_labels
 
@@ -83,6 +86,31 @@ def test_aedat3_reader(folder, aedat3_bytes):
     @given(data=file_inputs(aedat3_bytes))
     def check(data):
         result = parses_or_says_why(read_aedat3, folder / "fuzz.aedat", data)
+        if result is not None:
+            width, height = result.sensor_size
+            assert result.events.dtype == EVENT_DTYPE
+            assert np.all(np.diff(result.events["t"]) >= 0)
+            assert np.all(result.events["x"] < width) and np.all(result.events["y"] < height)
+    check()
+
+
+def valid_aedat2(folder: Path, chip_class: str) -> bytes:
+    n = 300
+    path = folder / "valid2.aedat"
+    write_aedat2(path, make_events(np.arange(n) * 7, np.arange(n) % 128, np.arange(n) % 97, np.arange(n) % 2),
+                 chip_class)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("chip_class", ["ch.unizh.ini.jaer.chip.retina.DVS128", "eu.seebetter.ini.chips.davis.Davis346B"],
+                         ids=["DVS128", "DAVIS346"])
+def test_aedat2_reader(folder, chip_class):
+    @FUZZ
+    @given(data=file_inputs(valid_aedat2(folder, chip_class)))
+    def check(data):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IncompleteRecordingWarning)  # a cut record: said, and read
+            result = parses_or_says_why(read_aedat2, folder / "fuzz2.aedat", data)
         if result is not None:
             width, height = result.sensor_size
             assert result.events.dtype == EVENT_DTYPE

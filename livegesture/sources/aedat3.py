@@ -103,7 +103,8 @@ def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
 
 
 def read_whole(path: Path) -> bytearray:
-    """The whole file, read into memory in one pass of ``readinto`` (no Python copy).
+    """The whole file, read into memory in one pass of ``readinto`` (no Python copy); the AEDAT 3.1
+    and AEDAT 2.0 readers both read their files this way.
 
     Not mapped: a mapped file truncated or rewritten while it is read kills the process with
     SIGBUS, which Python cannot catch. A file whose size, inode or modification time changes
