@@ -408,7 +408,8 @@ def load_hs_api_pickle(path: str | Path, *, trust: bool = False, threshold: int 
     except ModelFileError:
         raise
     except Exception as err:  # a corrupt pickle can raise almost anything
-        raise ModelFileError(path, f"cannot unpickle ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())  # pickle's own messages may span lines
+        raise ModelFileError(path, f"cannot unpickle ({type(err).__name__}: {reason})") from None
     if not isinstance(data, dict) or any(key not in data for key in HS_API_KEYS):
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise ModelFileError(path, f"expected a dict with keys {', '.join(HS_API_KEYS)}, found {found}")
