@@ -384,18 +384,20 @@ def test_a_corrupt_aedat4_packet_is_reported_in_the_banner(make_window, qtbot, t
 
 
 def test_a_recording_from_another_sensor_than_the_models_is_warned_about_in_the_banner(make_window, qtbot, tmp_path):
+    """A model trained on a DAVIS346: the DVS128 demo is warned about; a DAVIS346 recording is not."""
     from livegesture.events import make_events
     from livegesture.sources.aedat3 import write_aedat3
+    from test_model_files import shipped_model_trained_on
 
     path = tmp_path / "davis.aedat"
     n = 40_000
     write_aedat3(path, make_events(np.arange(n) * 25, np.arange(n) % 346, np.arange(n) % 260, np.arange(n) % 2),
                  (346, 260))
-    window = make_window()
-    assert window.open_source(str(path))
+    window = make_window(FAST.replace(model=str(shipped_model_trained_on(tmp_path, (346, 260)))))
+    assert window.open_source(str(DEMO))
     qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
-    assert window.banner.message.text().startswith("the 346x260 sensor differs from the 128x128 one the model")
-    assert window.open_source(str(DEMO))  # a DVS128 recording: nothing to say
+    assert window.banner.message.text().startswith("the model was trained on a 346x260 sensor, not this 128x128 one")
+    assert window.open_source(str(path))  # the model's own sensor: nothing to say
     qtbot.waitUntil(lambda: events_in(window) > 0, timeout=TIMEOUT_MS)
     assert not window.banner.isVisible()
 

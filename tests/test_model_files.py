@@ -253,13 +253,27 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
     assert run_sample(make_backend("fast", network), np.zeros((10, 2, 63, 63), np.uint8)).sum() == 0
 
 
+def shipped_model_trained_on(folder, sensor_size: tuple[int, int]):
+    """The shipped model saved again in ``folder``, its metadata saying it was trained on ``sensor_size``."""
+    from dataclasses import replace
+
+    from livegesture.model.files import DEFAULT_MODEL
+
+    model = load_model(DEFAULT_MODEL)
+    return save_model(folder / "trained-elsewhere.npz", model.network, replace(model.info, sensor_size=sensor_size))
+
+
 def test_the_training_sensor_is_kept_and_defaults_to_a_dvs128(tmp_path, network):
     from livegesture.model.files import sensor_mismatch
 
     path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde"), sensor_size=(346, 260)))
     info = load_model(path).info
     assert info.sensor_size == (346, 260) and sensor_mismatch((346, 260), info.sensor_size) is None
-    assert sensor_mismatch((128, 128), info.sensor_size).startswith("the 128x128 sensor differs from the 346x260 one")
+    assert sensor_mismatch((128, 128), info.sensor_size).startswith(
+        "the model was trained on a 346x260 sensor, not this 128x128 one")
+    assert sensor_mismatch((640, 480), info.sensor_size).startswith(
+        "the model was trained on a 346x260 sensor, not this 640x480 one")
+    assert sensor_mismatch((346, 260), (128, 128)) is None  # trained on the field: the ROI maps any sensor to it
     rewrite(path, sensor_size=None)  # files written before the field existed
     assert load_model(path).info.sensor_size == (128, 128)
     rewrite(path, sensor_size=[0, 5])

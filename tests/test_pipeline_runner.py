@@ -364,9 +364,9 @@ def test_the_first_update_warns_once_of_a_sensor_the_model_was_not_trained_on(ne
         warnings.append(update.warning)
     finally:
         pipeline.stop()
-    assert warnings == ["the 128x128 sensor differs from the 346x260 one the model was trained on: its frames are "
-                        "resized to the network's input, so gestures appear at another scale and the predictions "
-                        "may be wrong", None]
+    assert warnings == ["the model was trained on a 346x260 sensor, not this 128x128 one: the region of interest "
+                        "of each is mapped to the 128x128 field at another scale, so gestures may appear at another "
+                        "size and the predictions may be wrong", None]
     dvs128 = save_model(tmp_path / "dvs128.npz", network, ModelInfo(class_names=tuple("abcde")))
     with Pipeline(MemorySource([events]), settings=settings(model=str(dvs128))) as same:
         assert same.poll().warning is None

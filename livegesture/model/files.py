@@ -49,6 +49,7 @@ from livegesture.backends.network import (
 )
 from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
 from livegesture.events import DVS128_SIZE, LivegestureError, SensorSize
+from livegesture.geometry import FIELD_SIZE
 from livegesture.integrate import MAX_EVENTS_PER_FRAME, MAX_FRAMES, TIMESTEPS
 from livegesture.model.config import LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
@@ -206,14 +207,21 @@ class ModelInfo:
 
 
 def sensor_mismatch(sensor_size: SensorSize, trained: SensorSize) -> str | None:
-    """A warning when a recording's sensor differs from the one the model was ``trained`` on, else None:
-    the frames are resized to the network's input either way, so gestures appear at another scale."""
-    if tuple(sensor_size) == tuple(trained):
+    """A warning when a recording's sensor is seen otherwise than the model's ``trained`` one, else None.
+
+    Every sensor reaches the network through its square region of interest mapped to the 128x128
+    field (:mod:`livegesture.geometry`), the DVS128 sensor the nets are trained on: for a model
+    trained on a DVS128 any sensor is seen as it was trained, and nothing is said. A model
+    trained on another sensor saw that sensor's region mapped to the field; a recording from a
+    third sensor has another region and scale, so its gestures may appear at another size.
+    """
+    if tuple(sensor_size) == tuple(trained) or tuple(trained) == FIELD_SIZE:
         return None
     (width, height), (trained_w, trained_h) = sensor_size, trained
-    return (f"the {width}x{height} sensor differs from the {trained_w}x{trained_h} one the model was trained on: "
-            "its frames are resized to the network's input, so gestures appear at another scale and the "
-            "predictions may be wrong")
+    field_w, field_h = FIELD_SIZE
+    return (f"the model was trained on a {trained_w}x{trained_h} sensor, not this {width}x{height} one: the "
+            f"region of interest of each is mapped to the {field_w}x{field_h} field at another scale, so "
+            "gestures may appear at another size and the predictions may be wrong")
 
 
 @dataclass(frozen=True)
