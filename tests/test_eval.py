@@ -368,6 +368,16 @@ def test_cli_exits_non_zero_when_nothing_was_evaluated(tmp_path, capsys):
     assert "nothing was evaluated (1 gestures skipped" in capsys.readouterr().out
 
 
+def test_cli_exits_non_zero_when_every_task_was_stopped_by_the_watchdog(tmp_path, capsys):
+    """Tasks the watchdog stopped count as not evaluated: with a 1 ms limit no task can finish."""
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+    assert main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "--backend", "fast", "--workers",
+                 "1", "--file-timeout", "0.001", "-o", str(tmp_path / "report"), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped after 0.001 s without finishing" in out and "nothing was evaluated" in out
+
+
 def test_a_davis346_jaer_recording_is_evaluated_through_its_region_of_interest(tmp_path):
     """The hand case's events moved to (100 + x, 50 + y) of a DAVIS346 and written as AEDAT 2.0:
     with the 128x128 ROI at (100, 50) the network sees exactly the DVS128 frames."""
