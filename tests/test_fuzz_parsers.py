@@ -71,6 +71,14 @@ def valid_aedat3(folder: Path) -> bytes:
     return path.read_bytes()
 
 
+def assert_valid_recording(result) -> None:
+    """Events of the right type, in time order, inside the sensor."""
+    width, height = result.sensor_size
+    assert result.events.dtype == EVENT_DTYPE
+    assert np.all(np.diff(result.events["t"]) >= 0)
+    assert np.all(result.events["x"] < width) and np.all(result.events["y"] < height)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
@@ -87,10 +95,7 @@ def test_aedat3_reader(folder, aedat3_bytes):
     def check(data):
         result = parses_or_says_why(read_aedat3, folder / "fuzz.aedat", data)
         if result is not None:
-            width, height = result.sensor_size
-            assert result.events.dtype == EVENT_DTYPE
-            assert np.all(np.diff(result.events["t"]) >= 0)
-            assert np.all(result.events["x"] < width) and np.all(result.events["y"] < height)
+            assert_valid_recording(result)
     check()
 
 
@@ -112,10 +117,7 @@ def test_aedat2_reader(folder, chip_class):
             warnings.simplefilter("ignore", IncompleteRecordingWarning)  # a cut record: said, and read
             result = parses_or_says_why(read_aedat2, folder / "fuzz2.aedat", data)
         if result is not None:
-            width, height = result.sensor_size
-            assert result.events.dtype == EVENT_DTYPE
-            assert np.all(np.diff(result.events["t"]) >= 0)
-            assert np.all(result.events["x"] < width) and np.all(result.events["y"] < height)
+            assert_valid_recording(result)
     check()
 
 
