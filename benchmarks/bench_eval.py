@@ -13,8 +13,9 @@ from the pool. The one-process run (the reference) runs here, without a watchdog
 as ``eval`` does by default, with its per-task watchdog (``--file-timeout``), so in worker
 processes, never in this one. The pool is used only where it pays
 (:func:`~livegesture.evaluate.pool.pool_pays`): on a small set the "pool" run stays in its first
-worker; the measured start-up of a pool that loads the model is printed, the figure behind
-:data:`~livegesture.evaluate.pool.POOL_STARTUP_S`.
+worker, and pays that worker's start (the fork server importing the task's modules). Last, the
+time to add workers once the fork server runs is printed (:func:`~livegesture.evaluate.pool.startup_seconds`),
+next to :data:`~livegesture.evaluate.pool.POOL_STARTUP_S`, which stands for a cold start.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def main() -> None:
                 line += f"; {1e3 * cpu / len(evaluation.results):.1f} ms CPU per sample"
             print(line)
         startup = startup_seconds(evaluate_task, init_worker, (spec,), available_cores())  # last: its fork server stays
-        print(f"  pool start-up (until every worker has loaded the model): {startup:.1f} s "
-              f"(POOL_STARTUP_S = {POOL_STARTUP_S:.1f} s)")
+        print(f"  adding {available_cores()} workers to the running fork server (until each has loaded the model): "
+              f"{startup:.1f} s; the fork server's own start is in the pool run (POOL_STARTUP_S = {POOL_STARTUP_S:.1f} s)")
     one, pool = runs[1], runs[max(runs)]
     if [r.counts for r in one.results] != [r.counts for r in pool.results]:
         raise SystemExit("the pool and one process disagree")

@@ -24,7 +24,9 @@ watchdog (``timeout_s`` None) the first tasks run in this process, timed, and th
 the workers once that pays; everything runs here when it never does. With a watchdog nothing
 runs here (a task stuck in this process could not be stopped): the first task runs, timed, in
 a single worker, and the others start only once the rule says they pay; that one worker's
-start-up is the watchdog's price.
+start-up (the fork server importing the task's modules: about 2 s on the development machine)
+is the watchdog's price. The rule then still charges :data:`POOL_STARTUP_S` for the others,
+though the running fork server starts them faster: it errs towards fewer workers.
 
 Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
 one task nor replace its worker: their only answer to a stuck task is to wait for it.
@@ -56,9 +58,9 @@ PR_SET_PDEATHSIG = 1
 """Linux prctl option: the signal a process gets when its parent dies."""
 POOL_STARTUP_S = 3.0
 """Seconds until a pool of 2 workers that load the shipped model is ready, as
-``benchmarks/bench_eval.py`` measures it (:func:`startup_seconds`): 2.9 s and 5.5 s on the shared
-2-core development machine (load average 5-7), measured with the ``concurrent.futures`` pool this
-module's workers replaced, which start the same way (fork server, model load). The lower figure:
+``benchmarks/bench_eval.py`` measured it when the fork server was not yet running: 2.9 s and
+5.5 s on the shared 2-core development machine (load average 5-7), with the ``concurrent.futures``
+pool this module's workers replaced, which start the same way (fork server, model load). The lower figure:
 misjudging it low starts a pool that barely pays, misjudging it high keeps work in one process
 that a pool would have done faster."""
 
@@ -173,7 +175,8 @@ class _Worker:
 def startup_seconds(function: Callable[..., object], initializer: Callable[..., None], initargs: tuple = (),
                     workers: int = 2) -> float:
     """Seconds from starting ``workers`` workers for ``function`` (each running ``initializer``) until
-    every one has initialised: what :data:`POOL_STARTUP_S` stands for (``benchmarks/bench_eval.py``)."""
+    every one has initialised (``benchmarks/bench_eval.py``): what :data:`POOL_STARTUP_S` stands for
+    when the fork server is not running yet; far less once it runs (it keeps the imports)."""
     started = time.perf_counter()
     context = _context(function, initializer)
     pool = [_Worker(context, (function, initializer, initargs)) for _ in range(workers)]
