@@ -150,6 +150,8 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
             display.apply(update)
             if update.error:
                 raise LivegestureError(update.error)
+            if display.message:
+                print(f"warning: {display.message}")
             now = time.monotonic()
             done = update.finished or (duration_s is not None and now - start >= duration_s)
             if now - last_report >= REPORT_INTERVAL_S or done:

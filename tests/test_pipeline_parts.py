@@ -10,7 +10,7 @@ from livegesture.events import make_events
 from livegesture.pipeline.engine import PredictionEngine
 from livegesture.pipeline.recent import RecentEvents
 from livegesture.pipeline.settings import PipelineSettings
-from livegesture.pipeline.stats import PipelineMeter
+from livegesture.pipeline.stats import LatencyWindow, PipelineMeter
 from livegesture.pipeline.switch import RunningModel, update_engine
 
 SETTINGS = PipelineSettings(backend="fast", clear_every=4, drain_steps=2)
@@ -80,8 +80,8 @@ def test_the_meter_counts_and_measures():
     meter.integrated(frames=3, events_integrated=100)
     meter.frame_dropped()
     for latency in (0.010, 0.020):
-        meter.stepped(decisions=1, latency_s=latency, step_ms=1.5, frame_ms=2.0)
-    meter.stepped(decisions=0, latency_s=9.0, step_ms=1.0, frame_ms=1.0)  # no decision: no latency
+        meter.stepped(decisions=1, published=9.5, latency_s=latency, step_ms=1.5, frame_ms=2.0)
+    meter.stepped(decisions=0, published=9.5, latency_s=9.0, step_ms=1.0, frame_ms=1.0)  # no decision: no latency
     first = meter.snapshot(10.0, event_queue_depth=2, frame_queue_depth=1)
     meter.batch_in(200)
     stats = meter.snapshot(11.0, event_queue_depth=0, frame_queue_depth=0)
@@ -90,3 +90,16 @@ def test_the_meter_counts_and_measures():
     assert first.latency_ms_mean == pytest.approx(15.0) and first.step_ms == 1.0
     assert first.latency_ms_p95 == pytest.approx(np.percentile([10.0, 20.0], 95))
     assert stats.events_in == 350 and stats.events_per_s == pytest.approx(200.0)
+
+
+def test_latency_figure_recovers_after_a_burst_at_one_decision_a_second():
+    window = LatencyWindow(window_s=10.0)
+    assert window.summary_ms(0.0) == (0.0, 0.0)
+    window.add(0.0, 2.0, count=100)              # a burst: 100 decisions published 2 s late
+    for second in range(1, 31):                  # then one decision a second, 10 ms each
+        window.add(float(second), 0.010)
+    assert window.summary_ms(5.0)[0] > 1_000     # the burst is still in the last 10 s
+    assert window.summary_ms(30.0) == pytest.approx((10.0, 10.0))  # the last 100 decisions would hold 70 of it
+    sparse = LatencyWindow(window_s=10.0)
+    sparse.add(0.0, 0.004)
+    assert sparse.summary_ms(60.0) == pytest.approx((4.0, 4.0))  # the latest decision, however old

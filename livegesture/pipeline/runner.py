@@ -33,6 +33,7 @@ import numpy as np
 from livegesture.backends import Network
 from livegesture.events import LivegestureError, error_message
 from livegesture.integrate import Frame
+from livegesture.model.files import sensor_mismatch
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import PredictionEngine
 from livegesture.pipeline.frames import FrameBuilder, check_roi
@@ -148,7 +149,8 @@ class Pipeline:
         self._stopped = False
         self._finished = False
         self._fatal: str | None = None
-        self._warning: str | None = None
+        self._warning = sensor_mismatch(source.sensor_size, model.sensor_size) if model.sensor_size else None
+        """For the next poll (once); the first says when the source's sensor is not the one the model was trained on."""
         self._recorder: Recorder | None = None
         self._recent = RecentEvents()
         self._meter = PipelineMeter()
@@ -393,7 +395,8 @@ class Pipeline:
                 frame, handed_over = item
                 decisions = engine.push(frame)
                 stats = engine.step_stats
-                self._meter.stepped(len(decisions), time.perf_counter() - handed_over, stats.mean_step_ms,
+                published = time.perf_counter()
+                self._meter.stepped(len(decisions), published, published - handed_over, stats.mean_step_ms,
                                     stats.mean_frame_ms)
                 with self._lock:
                     self._new_decisions.extend(decisions)
