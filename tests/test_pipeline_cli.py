@@ -15,7 +15,7 @@ import pytest
 
 from livegesture.cli import build_parser, main
 from livegesture.pipeline.options import option_help, settings_from_args
-from livegesture.pipeline.settings import CONFIG_ENV, SETTING_SPECS, PipelineSettings, load_settings
+from livegesture.pipeline.settings import CONFIG_ENV, SETTING_SPECS, load_settings
 from livegesture.sources import open_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def test_lossless_headless_run_processes_the_whole_recording(capsys, recording_e
     out = capsys.readouterr().out
     assert rc == 0
     events, frames, stepped, dropped, decisions = (int(g.replace(",", "")) for g in done_line(out).groups())
-    epf = PipelineSettings().events_per_frame
+    epf = load_settings().events_per_frame
     assert (events, frames, stepped, dropped) == (recording_events, recording_events // epf, frames, 0)
     assert decisions == frames // 5
     assert f"settings saved to {config}" in out
@@ -188,6 +188,6 @@ def test_a_jaer_davis_recording_with_a_reset_runs_headless_through_its_roi(capsy
     out = capsys.readouterr().out
     assert "346x260, the network sees 260x260 at (43, 0) of the 346x260 sensor" in out
     events_in, frames = (int(g.replace(",", "")) for g in done_line(out).groups()[:2])
-    assert events_in == len(events) and frames == len(events) // PipelineSettings().events_per_frame
+    assert events_in == len(events) and frames == len(events) // load_settings().events_per_frame
     assert main([*args, "--on-reset", "rebase"]) == 0
     assert "noise filter keeps" in capsys.readouterr().out

@@ -72,8 +72,11 @@ def test_config_path_comes_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_missing_file_gives_defaults():
+    """The defaults, with the window of the shipped model (trained on live windows)."""
     assert not default_config_path().exists()
-    assert load_settings() == PipelineSettings()
+    window = model_window(DEFAULT_MODEL)
+    assert load_settings() == PipelineSettings(events_per_frame=window.events_per_frame,
+                                               clear_every=window.clear_every, drain_steps=window.drain_steps)
 
 
 def test_save_and_load_round_trip_keeping_other_tables(tmp_path):
