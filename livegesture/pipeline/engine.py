@@ -139,13 +139,20 @@ class PredictionEngine:
         while len(self._lanes) > wanted:
             self._lanes.pop().backend.close()
         while len(self._lanes) < wanted:
-            backend = make_backend(self.backend_name, self.network, **self._options)
+            backend = make_backend(self.backend_name, self.network, **self._lane_options(len(self._lanes)))
             self._lanes.append(_Lane(backend, 0, np.zeros(backend.num_outputs, dtype=np.int64)))
         for k, lane in enumerate(self._lanes):
             lane.start_after = k * settings.clear_every // 2
         self._prediction = RunningPrediction(self.network.num_outputs, settings.smoothing, settings.min_confidence,
                                              settings.min_output_spikes, settings.switch_margin)
         self.reset()
+
+    def _lane_options(self, lane: int) -> dict[str, Any]:
+        """The backend options of instance ``lane``: on CRI each instance has a core of its own
+        (a second network loaded onto the same core would replace the first)."""
+        if self.backend_name != "cri":
+            return self._options
+        return {**self._options, "core_id": int(self._options.get("core_id", 0)) + lane}
 
     def reset(self) -> None:
         """Clear every membrane and restart the schedule and the running prediction."""
