@@ -197,3 +197,13 @@ def test_the_cri_backend_refuses_a_net_beyond_the_limits(monkeypatch):
     with pytest.raises(HardwareLimitError, match="8,193 axons"):
         make_backend("cri", _graph(8_193, 10))
     assert fpga.calls == []
+
+
+def test_convert_refuses_to_write_an_hs_api_pickle_beyond_the_limits(tmp_path):
+    from livegesture.model.convert import write
+    from livegesture.model.files import CriModel, ModelFileError, ModelInfo
+
+    path = tmp_path / "too_big.pkl"
+    with pytest.raises(ModelFileError, match=rf"{path}: not written, .*131,073 neurons exceed"):
+        write(CriModel(_graph(10, 131_073), ModelInfo()), path)
+    assert not path.exists()
