@@ -98,7 +98,8 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     pipeline = Pipeline(open_source(source_spec), settings=settings)
     source = pipeline.source
     width, height = source.sensor_size
-    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {resolve_backend(settings.backend)}, "
+    backend = f"remote {settings.remote}" if settings.remote else resolve_backend(settings.backend)
+    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {backend}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
     accuracy = RunningAccuracy(source.labels or [])
@@ -108,9 +109,11 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
             time.sleep(POLL_INTERVAL_S)
             update = pipeline.poll()
             accuracy.add([d.t_us for d in update.decisions], [d.label for d in update.decisions])
-            if update.error:
-                raise LivegestureError(update.error)
             now = time.monotonic()
+            if update.error and not (update.running or update.finished):
+                raise LivegestureError(update.error)
+            if update.error:  # reported once and the pipeline goes on (a remote link lost and back)
+                print(f"{now - start:6.1f} s  {update.error}")
             done = update.finished or (duration_s is not None and now - start >= duration_s)
             if now - last_report >= REPORT_INTERVAL_S or done:
                 print(f"{now - start:6.1f} s  {describe(update, pipeline.class_names, source.labels)}")

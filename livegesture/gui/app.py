@@ -49,7 +49,7 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
 
 
 def gui(args: argparse.Namespace) -> int:
-    """``livegesture gui [SOURCE]``: settings from the config file, ``--model`` and ``--backend`` on top."""
+    """``livegesture gui [SOURCE]``: settings from the config file, ``--model``, ``--backend`` and ``--remote`` on top."""
     from livegesture.commands import settings_from_args
 
     return run_gui(args.source, settings_from_args(args), args.config, args.duration)

@@ -45,10 +45,14 @@ def resolve_backend(name: str) -> str:
     return default_backend_name() if name == AUTO_BACKEND else name
 
 
+ENGINE_SETTINGS = ("clear_every", "drain_steps", "mode", "smoothing", "min_confidence", "min_output_spikes",
+                   "switch_margin")
+"""The settings the engine's schedule and prediction depend on."""
+
+
 def engine_settings(settings: PipelineSettings) -> tuple[Any, ...]:
-    """The settings the engine's schedule and prediction depend on: a change restarts it."""
-    return (settings.clear_every, settings.drain_steps, settings.mode, settings.smoothing,
-            settings.min_confidence, settings.min_output_spikes, settings.switch_margin)
+    """The values of :data:`ENGINE_SETTINGS`: a change restarts the engine."""
+    return tuple(getattr(settings, name) for name in ENGINE_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class StepStats:
     mean_frame_ms: float
     """Mean wall time to handle one frame (its steps in every instance, any drain steps and
     decision) over the last :data:`STEP_TIME_WINDOW` frames: what bounds the frame rate."""
+    frames_lost: int = 0
+    """Frames pushed that were never stepped (a remote engine's link broke while they were in flight)."""
 
 
 @dataclass
@@ -127,6 +133,23 @@ class PredictionEngine:
     def step_stats(self) -> StepStats:
         return StepStats(**self._counters, mean_step_ms=_mean_ms(self._timings.steps),
                          mean_frame_ms=_mean_ms(self._timings.frames))
+
+    @property
+    def backend_counters(self) -> dict[str, int]:
+        """Every instance's backend ``stats`` summed (clock cycles and HBM accesses on CRI)."""
+        total: dict[str, int] = {}
+        for lane in self._lanes:
+            for name, value in lane.backend.stats.items():
+                total[name] = total.get(name, 0) + value
+        return total
+
+    def flush(self) -> list[Decision]:
+        """Decisions still on their way (none here: :meth:`push` is synchronous)."""
+        return []
+
+    def take_notices(self) -> list[str]:
+        """Messages for the user since the previous call (none here)."""
+        return []
 
     def reconfigure(self, settings: PipelineSettings) -> None:
         """Take new schedule/prediction settings and restart with a clear. The backend stays:
@@ -211,7 +234,20 @@ def decide_stream(event_batches: Iterable[np.ndarray], sensor_size: SensorSize, 
     """The decisions the live pipeline makes on a stream when it drops nothing (a lossless
     replay): integrator (with the noise filter if set) and engine, synchronously, in order."""
     frames = FrameBuilder(sensor_size, settings)
-    with PredictionEngine(network, settings, backend_options=backend_options) as engine:
+    with make_engine(network, settings, backend_options=backend_options) as engine:
         for batch in event_batches:
             for frame in frames.push(batch):
                 yield from engine.push(frame)
+        yield from engine.flush()
+
+
+def make_engine(network: Network, settings: PipelineSettings, *,
+                backend_options: dict[str, Any] | None = None) -> PredictionEngine:
+    """The engine ``settings`` ask for: a :class:`PredictionEngine` on a local backend, or with
+    ``settings.remote`` set a :class:`~livegesture.remote.client.RemoteEngine` that asks
+    ``livegesture serve`` on that host for the decisions."""
+    if settings.remote:
+        from livegesture.remote.client import RemoteEngine
+
+        return RemoteEngine(network, settings)
+    return PredictionEngine(network, settings, backend_options=backend_options)

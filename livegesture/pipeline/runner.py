@@ -35,7 +35,7 @@ from livegesture.events import LivegestureError, empty_events
 from livegesture.integrate import Frame
 from livegesture.model.files import load_model
 from livegesture.pipeline.decision import Decision
-from livegesture.pipeline.engine import PredictionEngine, engine_settings
+from livegesture.pipeline.engine import PredictionEngine, engine_settings, make_engine
 from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.queues import QueueClosed, StageQueue
 from livegesture.pipeline.recorder import Recorder
@@ -128,6 +128,8 @@ class PipelineStats:
     dropped_batches: int
     dropped_events: int
     """Events of the dropped batches."""
+    lost_frames: int
+    """Frames a remote engine lost when its link broke (in flight, or sent while reconnecting)."""
     event_queue_depth: int
     frame_queue_depth: int
 
@@ -135,7 +137,8 @@ class PipelineStats:
         """One line of the figures, for a terminal or a status bar."""
         return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
                 f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
-                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events")
+                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events"
+                + (f", lost {self.lost_frames:,} frames" if self.lost_frames else ""))
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,11 @@ class Pipeline:
         self._new_decisions: deque[Decision] = deque(maxlen=DECISION_BACKLOG)
         self._prediction: Decision | None = None
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._handed_over: deque[tuple[int, float]] = deque(maxlen=DECISION_BACKLOG)
+        """(index, hand-over time) of the frames pushed and not yet decided, oldest first (a
+        remote engine answers for a frame some pushes later)."""
         self._counts = {"events_in": 0, "events_integrated": 0, "frames": 0, "frames_stepped": 0, "decisions": 0,
-                        "dropped_frames": 0, "dropped_batches": 0, "dropped_events": 0}
+                        "dropped_frames": 0, "dropped_batches": 0, "dropped_events": 0, "lost_frames": 0}
         self._step_ms = self._frame_ms = 0.0
         self._event_rate, self._frame_rate = RateMeter(), RateMeter()
 
@@ -438,7 +444,7 @@ class Pipeline:
     def _work(self) -> None:
         """Worker thread: frames -> engine -> published decisions."""
         try:
-            engine = PredictionEngine(self._network, self.settings, backend_options=self._backend_options)
+            engine = make_engine(self._network, self.settings, backend_options=self._backend_options)
         finally:
             self._engine_ready.set()
         try:
@@ -448,28 +454,42 @@ class Pipeline:
                 if item is None:
                     continue
                 if item is END:
+                    self._publish(engine, engine.flush(), stepped=0)
                     with self._lock:
                         self._finished = True
                     return
                 frame, handed_over = item
-                decisions = engine.push(frame)
-                published = time.perf_counter()
-                stats = engine.step_stats
-                with self._lock:
-                    self._new_decisions.extend(decisions)
-                    self._prediction = decisions[-1] if decisions else self._prediction
-                    self._latencies.extend([published - handed_over] * len(decisions))
-                    self._counts["frames_stepped"] += 1
-                    self._counts["decisions"] += len(decisions)
-                    self._step_ms, self._frame_ms = stats.mean_step_ms, stats.mean_frame_ms
+                self._handed_over.append((frame.index, handed_over))
+                self._publish(engine, engine.push(frame), stepped=1)
         finally:
             engine.close()
 
+    def _publish(self, engine: PredictionEngine, decisions: list[Decision], stepped: int) -> None:
+        """Worker thread: hand decisions (and the engine's notices and figures) to :meth:`poll`."""
+        published = time.perf_counter()
+        stats = engine.step_stats
+        notices = engine.take_notices()
+        with self._lock:
+            self._new_decisions.extend(decisions)
+            self._prediction = decisions[-1] if decisions else self._prediction
+            for decision in decisions:  # in frame order
+                while self._handed_over and self._handed_over[0][0] < decision.frame_index:
+                    self._handed_over.popleft()
+                if self._handed_over and self._handed_over[0][0] == decision.frame_index:
+                    self._latencies.append(published - self._handed_over[0][1])
+            self._counts["frames_stepped"] += stepped - (stats.frames_lost - self._counts["lost_frames"])
+            self._counts["lost_frames"] = stats.frames_lost
+            self._counts["decisions"] += len(decisions)
+            self._step_ms, self._frame_ms = stats.mean_step_ms, stats.mean_frame_ms
+            if notices:
+                self._warning = error_message("remote", LivegestureError("; ".join(notices)))
+
     def _current_engine(self, engine: PredictionEngine) -> PredictionEngine:
-        """``engine`` brought up to the settings: reconfigured, or replaced for another backend
-        or model; a replacement that fails is reported and its settings reverted."""
+        """``engine`` brought up to the settings: reconfigured, or replaced for another backend,
+        model or remote server; a replacement that fails is reported and its settings reverted."""
         settings = self.settings
-        if (settings.backend, settings.model) == (engine.settings.backend, self._model):
+        if (settings.backend, settings.model, settings.remote) == (engine.settings.backend, self._model,
+                                                                   engine.settings.remote):
             if engine_settings(settings) != engine_settings(engine.settings):
                 engine.reconfigure(settings)
             return engine
@@ -479,11 +499,12 @@ class Pipeline:
             else:
                 model = load_model(settings.model)
                 network, names = model.network, model.info.class_names
-            fresh = PredictionEngine(network, settings, backend_options=self._backend_options)
+            fresh = make_engine(network, settings, backend_options=self._backend_options)
         except Exception as err:  # a bad model file, a backend this machine lacks: keep the running one
             with self._lock:
                 self._warning = error_message("settings", err)
-                self._settings = self._settings.replace(backend=engine.settings.backend, model=self._model)
+                self._settings = self._settings.replace(backend=engine.settings.backend, model=self._model,
+                                                        remote=engine.settings.remote)
             return self._current_engine(engine)
         engine.close()
         with self._lock:

@@ -49,6 +49,7 @@ SETTING_HELP: dict[str, str] = {
     "min_output_spikes": "output spikes a window needs to count as a gesture",
     "switch_margin": "lead another class needs to replace the one shown (0-1)",
     "noise_filter": "dv-processing's background-activity filter",
+    "remote": "HOST:PORT of a `livegesture serve` (e.g. on a CRI host, through an ssh tunnel); empty: run here",
 }
 """One line of help per setting: the command line's and the window's."""
 
@@ -82,7 +83,8 @@ class PipelineSettings:
     dv-processing's background-activity filter before integration. ``backend``: ``auto``
     (``cri`` on a CRI host, else ``fast``) or a backend name; ``model``: model file.
     ``speed``: replay speed, 0 = as fast as possible; ``lossless``: a replay never drops
-    anything (producers wait instead; a camera always drops).
+    anything (producers wait instead; a camera always drops). ``remote``: ``HOST:PORT`` of a
+    ``livegesture serve`` that steps the frames (its own backend and model), empty: here.
     """
 
     events_per_frame: int = DEFAULT_EVENTS_PER_FRAME
@@ -99,6 +101,7 @@ class PipelineSettings:
     model: str = str(DEFAULT_MODEL)
     speed: float = 1.0
     lossless: bool = False
+    remote: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -127,6 +130,8 @@ class PipelineSettings:
         _check(bool(self.model), "model", "must name a model file", self.model)
         _check(self.speed >= 0 and math.isfinite(self.speed), "speed",
                "must be 0 (as fast as possible) or a positive factor", self.speed)
+        _check(not self.remote or split_address(self.remote) is not None, "remote", "must be HOST:PORT (empty: run here)",
+               self.remote)
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A validated copy with ``changes``; an unknown name is a :class:`SettingsError`."""
@@ -155,6 +160,15 @@ def _check_type(name: str, value: Any, kind: type) -> None:
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def split_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) -> ``(host, port)``; None when malformed."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return host, int(port)
 
 
 def _check(ok: bool, name: str, problem: str, value: Any) -> None:

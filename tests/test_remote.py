@@ -1,0 +1,276 @@
+"""``livegesture serve`` and the remote engine over loopback: parity with the local pipeline,
+bad clients, a server restart, the settings field and Ctrl-C. Every server here stops itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from livegesture.backends.testing import random_network
+from livegesture.events import make_events
+from livegesture.pipeline.engine import decide_stream, make_engine
+from livegesture.pipeline.runner import Pipeline
+from livegesture.pipeline.settings import PipelineSettings, SettingsError
+from livegesture.remote.client import RemoteEngine
+from livegesture.remote.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    TOKEN_USER,
+    RemoteError,
+    encode,
+    pack_frame,
+    unpack_frame,
+)
+from livegesture.remote.server import Server
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (128, 128)
+TOKEN = "test-token"
+REPLY_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def network():
+    return random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5,
+                          threshold=60, weights=(-80, 80))
+
+
+def settings(**changes) -> PipelineSettings:
+    base = dict(backend="fast", events_per_frame=500, clear_every=4, drain_steps=2, smoothing=2,
+                min_confidence=0.2, min_output_spikes=1, switch_margin=0.05, speed=0.0)
+    return PipelineSettings(**{**base, **changes})
+
+
+def event_batches(n: int = 30_000, seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, 1_000_000, n))
+    events = make_events(t, rng.integers(0, SIZE[0], n), rng.integers(0, SIZE[1], n), rng.integers(0, 2, n))
+    return np.array_split(events, 300)
+
+
+def same_decisions(a: list, b: list) -> bool:
+    key = lambda d: (d.label, round(d.confidence, 12), d.counts.tolist(), d.t_us, d.frame_index)  # noqa: E731
+    return [key(d) for d in a] == [key(d) for d in b]
+
+
+@pytest.fixture
+def token_file(tmp_path, monkeypatch):
+    path = tmp_path / "remote.token"
+    path.write_text(TOKEN + "\n")
+    monkeypatch.setenv("LIVEGESTURE_TOKEN_FILE", str(path))
+    return path
+
+
+class Running:
+    """A server on a thread; ``stop`` ends it (and a test's end does, whatever happens)."""
+
+    def __init__(self, network, port: int = 0, **options) -> None:
+        self.lines: list[str] = []
+        self.server = Server(network, settings(), TOKEN, port=port, log=self.lines.append, **options)
+        self.thread = threading.Thread(target=self.server.serve, daemon=True)
+        self.thread.start()
+        self.address = f"127.0.0.1:{self.server.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(REPLY_S)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def serving(network, token_file):
+    running = []
+
+    def start(**options) -> Running:
+        running.append(Running(network, **options))
+        return running[-1]
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+def test_packed_frame_round_trip_and_size():
+    frame = (np.random.default_rng(0).random((2, 63, 63)) < 0.3).astype(np.uint8)
+    bits = pack_frame(frame)
+    assert len(bits) == 993  # 7,938 pixels, 8 to a byte
+    assert np.array_equal(unpack_frame(bits, (2, 63, 63)), frame)
+
+
+@pytest.mark.parametrize("mode", ["periodic", "staggered"])
+def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network, serving, mode):
+    server = serving()
+    batches = event_batches()
+    chosen = settings(mode=mode)
+    local = list(decide_stream(batches, SIZE, network, chosen))
+    remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
+    assert len(local) >= 10 and same_decisions(remote, local)
+
+
+def test_the_threaded_pipeline_through_the_server_decides_as_decide_stream(network, serving):
+    from test_pipeline_runner import MemorySource, finished, run_until
+
+    server = serving()
+    batches = event_batches(12_000)
+    chosen = settings(lossless=True, remote=server.address)
+    decisions: list = []
+    with Pipeline(MemorySource(batches), network, chosen) as pipeline:
+        stats = run_until(pipeline, finished, decisions).stats
+    assert same_decisions(decisions, list(decide_stream(batches, SIZE, network, chosen.replace(remote=""))))
+    assert stats.lost_frames == 0 and stats.latency_ms_mean > 0
+
+
+def test_answers_carry_output_counts_and_backend_counters(network, serving):
+    server = serving()
+    with make_engine(network, settings(remote=server.address)) as engine:
+        assert isinstance(engine, RemoteEngine) and engine.server_backend == "fast"
+        from livegesture.integrate import Frame
+
+        frames = [Frame(k, np.ones((2, 63, 63), np.uint8), k, k) for k in range(8)]
+        decisions = [d for f in frames for d in engine.push(f)] + engine.flush()
+        counters = engine.backend_counters
+    assert [d.frame_index for d in decisions] == [3, 7]
+    assert counters["steps"] == 8 + 2 * 2 and counters["output_spikes"] == sum(int(d.counts.sum()) for d in decisions)
+
+
+def raw_client(address: str, token: str = TOKEN) -> zmq.Socket:
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.plain_username, socket.plain_password = TOKEN_USER, token.encode()
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(f"tcp://{address}")
+    return socket
+
+
+def answer(socket: zmq.Socket) -> dict:
+    assert socket.poll(int(REPLY_S * 1000)), "no answer"
+    return json.loads(socket.recv_multipart()[0])
+
+
+def hello(network) -> dict:
+    return {"type": "hello", "settings": {"clear_every": 4}, "input_shape": [2, 63, 63],
+            "num_outputs": network.num_outputs}
+
+
+@pytest.mark.parametrize(("message", "problem"), [
+    ([b"not json"], "header is not JSON"),
+    ([json.dumps({"v": PROTOCOL_VERSION + 1, "type": "hello"}).encode()], "protocol version"),
+    ([b"{}", b"x", b"y"], "1 or 2 parts"),
+    ([b"x" * (MAX_MESSAGE_BYTES + 1)], "exceeds the limit"),
+])
+def test_a_bad_message_gets_an_error_and_ends_only_that_session(network, serving, message, problem):
+    server = serving()
+    with make_engine(network, settings(remote=server.address)) as good:
+        bad = raw_client(server.address)
+        bad.send_multipart(encode(hello(network)))
+        session = answer(bad)["session"]
+        bad.send_multipart(message)
+        reply = answer(bad)
+        assert reply["type"] == "error" and reply["fatal"] and problem in reply["message"]
+        frame = pack_frame(np.ones((2, 63, 63)))
+        bad.send_multipart(encode({"type": "frame", "session": session, "seq": 0, "index": 0, "t_us": 0}, frame))
+        assert answer(bad)["code"] == "no-session"  # its session is gone
+        bad.close()
+        from livegesture.integrate import Frame
+
+        decisions = [d for k in range(8) for d in good.push(Frame(k, np.ones((2, 63, 63), np.uint8), k, k))]
+        assert len(decisions + good.flush()) == 2  # the other desk is served all along
+    assert any(problem in line for line in server.lines)
+
+
+def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serving):
+    server = serving()
+    socket = raw_client(server.address)
+    socket.send_multipart(encode({**hello(network), "num_outputs": 3}))
+    assert "has 3 outputs" in answer(socket)["message"]
+    socket.send_multipart(encode(hello(network)))
+    session = answer(socket)["session"]
+    socket.send_multipart(encode({"type": "frame", "session": session, "seq": 0, "index": 0, "t_us": 0}, b"\0" * 5))
+    assert "993 bytes of packed bits expected" in answer(socket)["message"]
+    socket.close()
+
+
+def test_an_unauthenticated_desk_is_refused_with_a_clear_error(network, serving, token_file, tmp_path):
+    server = serving()
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("not the token\n")
+    with pytest.raises(RemoteError, match=f"refused the token in {wrong}"):
+        RemoteEngine(network, settings(remote=server.address), token_file=wrong)
+    socket = raw_client(server.address, "not the token")
+    socket.send_multipart(encode(hello(network)))
+    assert not socket.poll(500)  # ZeroMQ's handshake never let the message through
+    socket.close()
+
+
+def test_no_server_is_a_one_line_error(network, token_file, monkeypatch):
+    monkeypatch.setattr("livegesture.remote.client.CONNECT_TIMEOUT_S", 0.5)
+    with pytest.raises(RemoteError, match=r"no answer from 127.0.0.1:1 within 0.5 s: is `livegesture serve` running"):
+        RemoteEngine(network, settings(remote="127.0.0.1:1"))
+
+
+def test_the_cri_backend_serves_one_desk_at_a_time(network, serving, monkeypatch):
+    server = serving()
+    server.server.max_sessions = 1  # as with the cri backend
+    with make_engine(network, settings(remote=server.address)):
+        with pytest.raises(RemoteError, match="busy"):
+            make_engine(network, settings(remote=server.address))
+
+
+def test_a_server_restart_is_told_counted_and_followed_by_a_fresh_window(network, serving):
+    from livegesture.integrate import Frame
+
+    first = serving()
+    port = first.server.port
+    frame = lambda k: Frame(k, np.ones((2, 63, 63), np.uint8), k, k)  # noqa: E731
+    with make_engine(network, settings(remote=first.address)) as engine:
+        decided = [d for k in range(6) for d in engine.push(frame(k))] + engine.flush()
+        assert [d.frame_index for d in decided] == [3]
+        first.stop()
+        second = serving(port=port)
+        decided, k = [], 6
+        deadline = time.monotonic() + 10
+        while not decided:  # frames go on; some are lost until the new server answers
+            assert time.monotonic() < deadline
+            decided += engine.push(frame(k)) + engine.flush()
+            k += 1
+            time.sleep(0.01)
+        notices = " ".join(engine.take_notices())
+        lost = engine.step_stats.frames_lost
+    assert f"lost the connection to {first.address}" in notices or "does not know this desk" in notices
+    assert "reconnected" in notices and "fresh window" in notices and lost >= 1
+    # a fresh window: the new session's first decision covers the 4 frames after it started
+    assert decided[0].frame_index == k - 1 and k - 6 - lost == 4
+    assert any("a desk connected" in line for line in second.lines)
+
+
+def test_remote_setting_is_validated():
+    assert settings(remote="cri-host:5605").remote == "cri-host:5605"
+    assert settings(remote="[::1]:5605").remote == "[::1]:5605"
+    for bad in ("cri-host", "cri-host:0", ":5605", "host:port"):
+        with pytest.raises(SettingsError, match="setting remote must be HOST:PORT"):
+            settings(remote=bad)
+
+
+def test_serve_runs_and_stops_cleanly_on_ctrl_c(tmp_path):
+    token = tmp_path / "serve.token"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVEGESTURE_TOKEN_FILE": str(token)}
+    process = subprocess.Popen([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    try:
+        line = process.stdout.readline()
+        assert "listening on 127.0.0.1:" in line and str(token) in line, line
+        assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text().strip()) >= 32
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "serve: stopped" in out and "Traceback" not in out
