@@ -12,7 +12,7 @@ import numpy as np
 
 from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, true_label_at
 from livegesture.events import LivegestureError
-from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.engine import backend_label
 from livegesture.pipeline.decision import label_name
 from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, load_settings, save_settings
@@ -98,8 +98,7 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     pipeline = Pipeline(open_source(source_spec), settings=settings)
     source = pipeline.source
     width, height = source.sensor_size
-    backend = f"remote {settings.remote}" if settings.remote else resolve_backend(settings.backend)
-    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {backend}, "
+    print(f"{source.name}: {width}x{height}; model {settings.model}; backend {backend_label(settings)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
     accuracy = RunningAccuracy(source.labels or [])

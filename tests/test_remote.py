@@ -274,3 +274,21 @@ def test_serve_runs_and_stops_cleanly_on_ctrl_c(tmp_path):
     finally:
         process.kill()
     assert process.returncode == 0 and "serve: stopped" in out and "Traceback" not in out
+
+
+def test_per_sample_evaluation_through_the_server_equals_the_local_one(network, serving, tmp_path):
+    from test_eval import random_gestures
+
+    from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
+    from livegesture.evaluate.recordings import find_recordings
+    from livegesture.model.files import ModelInfo, save_model
+    from livegesture.sources.labels import CLASS_NAMES
+
+    server = serving()
+    model = save_model(tmp_path / "small.npz", network, ModelInfo(5, 3, class_names=CLASS_NAMES[:5]))
+    random_gestures(tmp_path / "random.aedat", [0, 1, 2, 3, 4, 0], seed=4)
+    inventory = find_recordings(tmp_path / "random.aedat")
+    local = evaluate_samples(inventory, EvaluatorSpec(model, "fast"))
+    remote = evaluate_samples(inventory, EvaluatorSpec(model, remote=server.address), workers=2)
+    assert [r.counts for r in remote.results] == [r.counts for r in local.results]
+    assert len(local.results) == 6 and sum(map(sum, (r.counts for r in local.results))) > 0

@@ -32,7 +32,7 @@ from livegesture.evaluate.streaming import evaluate_stream
 from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
 from livegesture.evaluate.tune import tune as run_tune
 from livegesture.pipeline.decision import NO_GESTURE_NAME
-from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.engine import backend_label, resolve_backend
 from livegesture.pipeline.settings import PipelineSettings, save_settings
 
 EVAL_JSON, CONFUSION_PNG, ONSET_PNG = "eval.json", "confusion.png", "onset.png"
@@ -51,7 +51,7 @@ def _bar(total: int, unit: str, args: argparse.Namespace) -> tqdm:
 
 
 def _title(settings: PipelineSettings, inventory: Inventory) -> str:
-    return f"{Path(settings.model).name} on {Path(inventory.source).name} ({resolve_backend(settings.backend)})"
+    return f"{Path(settings.model).name} on {Path(inventory.source).name} ({backend_label(settings)})"
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
     spec = EvaluatorSpec(Path(settings.model), resolve_backend(settings.backend),
-                         Path(args.float_checkpoint) if args.float_checkpoint else None)
+                         Path(args.float_checkpoint) if args.float_checkpoint else None, settings.remote)
     with _bar(inventory.samples, "sample", args) as bar:
         evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar)
     console = report_console()

@@ -32,7 +32,7 @@ from livegesture.evaluate.recordings import (
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model
 from livegesture.pipeline.decision import NO_GESTURE_NAME
-from livegesture.pipeline.engine import decide_stream, resolve_backend
+from livegesture.pipeline.engine import backend_label, decide_stream, resolve_backend
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.labels import GestureSegment
 
@@ -116,8 +116,8 @@ def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettin
     if frame_size(loaded) != NET_INPUT_SIZE:
         raise ModelFileError(model, f"the live pipeline makes {NET_INPUT_SIZE}x{NET_INPUT_SIZE} frames; the network "
                                     f"takes {loaded.network.input_shape}")
-    if any(resolve_backend(s.backend) == "cri" for s in settings):
-        workers = 1  # one chip
+    if any(resolve_backend(s.backend) == "cri" or s.remote for s in settings):
+        workers = 1  # one chip, or one server (which does the work)
     run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
                    initializer=init_stream_worker, initargs=(model,),
                    on_result=None if progress is None else (lambda _: progress.update()))
@@ -147,7 +147,7 @@ class StreamEvaluation:
 
     @property
     def backend(self) -> str:
-        return resolve_backend(self.settings.backend)
+        return backend_label(self.settings)
 
     def to_dict(self) -> dict[str, Any]:
         score = self.score

@@ -203,6 +203,11 @@ class SettingsPanel(QtWidgets.QWidget):
         self.backend.setToolTip(SETTING_HELP["backend"])
         self.backend.currentTextChanged.connect(lambda text: self.changed.emit("backend", text))
         form.addRow("backend", self.backend)
+        self.remote = QtWidgets.QLineEdit()
+        self.remote.setPlaceholderText("HOST:PORT of a livegesture serve (empty: here)")
+        self.remote.setToolTip(SETTING_HELP["remote"])
+        self.remote.editingFinished.connect(lambda: self.changed.emit("remote", self.remote.text().strip()))
+        form.addRow("remote", self.remote)
         self.mode = QtWidgets.QComboBox()
         self.mode.addItems(MODES)
         self.mode.setToolTip(SETTING_HELP["mode"])
@@ -230,11 +235,12 @@ class SettingsPanel(QtWidgets.QWidget):
         form.addRow("lossless", self.lossless)
 
     def show_settings(self, settings: PipelineSettings) -> None:
-        widgets = (self.backend, self.mode, self.noise_filter, self.lossless, *self.spins.values())
+        widgets = (self.backend, self.remote, self.mode, self.noise_filter, self.lossless, *self.spins.values())
         for widget in widgets:
             widget.blockSignals(True)
         try:
             self.backend.setCurrentText(settings.backend)
+            self.remote.setText(settings.remote)
             self.mode.setCurrentText(settings.mode)
             self.noise_filter.setChecked(settings.noise_filter)
             self.lossless.setChecked(settings.lossless)

@@ -50,6 +50,11 @@ ENGINE_SETTINGS = ("clear_every", "drain_steps", "mode", "smoothing", "min_confi
 """The settings the engine's schedule and prediction depend on."""
 
 
+def backend_label(settings: PipelineSettings) -> str:
+    """What steps the network, for the terminal and reports: the backend, or ``remote HOST:PORT``."""
+    return f"remote {settings.remote}" if settings.remote else resolve_backend(settings.backend)
+
+
 def engine_settings(settings: PipelineSettings) -> tuple[Any, ...]:
     """The values of :data:`ENGINE_SETTINGS`: a change restarts the engine."""
     return tuple(getattr(settings, name) for name in ENGINE_SETTINGS)
