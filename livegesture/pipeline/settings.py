@@ -20,7 +20,7 @@ from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
 from livegesture.model.files import DEFAULT_MODEL
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    import tomllib  # noqa: TID251 - guarded: Python 3.11+
 else:  # Python 3.10 (a CRI host)
     import tomli as tomllib
 
