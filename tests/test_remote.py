@@ -63,6 +63,17 @@ def same_decisions(a: list, b: list) -> bool:
     return [key(d) for d in a] == [key(d) for d in b]
 
 
+@pytest.fixture(autouse=True)
+def prompt_thread_switches():
+    """Server, desk (and delay link) share one interpreter here: with the default 5 ms switch
+    interval a thread woken by its socket waits that long for the lock, which would swamp the
+    timings (in use, server and desk are separate processes)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    yield
+    sys.setswitchinterval(previous)
+
+
 @pytest.fixture
 def token_file(tmp_path, monkeypatch):
     path = tmp_path / "remote.token"
@@ -292,3 +303,110 @@ def test_per_sample_evaluation_through_the_server_equals_the_local_one(network, 
     remote = evaluate_samples(inventory, EvaluatorSpec(model, remote=server.address), workers=2)
     assert [r.counts for r in remote.results] == [r.counts for r in local.results]
     assert len(local.results) == 6 and sum(map(sum, (r.counts for r in local.results))) > 0
+
+
+def push_frames(engine, count: int, start: int = 0) -> tuple[list, float]:
+    """Push ``count`` all-on frames and wait for every answer: (decisions, seconds)."""
+    from livegesture.integrate import Frame
+
+    began = time.perf_counter()
+    decisions = [d for k in range(start, start + count)
+                 for d in engine.push(Frame(k, np.ones((2, 63, 63), np.uint8), k, k))]
+    return decisions + engine.flush(), time.perf_counter() - began
+
+
+def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
+    """200 frames over 40 ms of round trip take about as long as over none (one after the other
+    they would take 8 s more); measured against each other in one run, as the machine's load varies."""
+    from livegesture.remote.testing import DelayLink
+
+    server = serving()
+    seconds = {}
+    for one_way_s in (0.0, 0.020):
+        link = DelayLink(server.server.port, one_way_s)
+        try:
+            with make_engine(network, settings(remote=f"127.0.0.1:{link.port}")) as engine:
+                push_frames(engine, 4)  # the link is up and warm
+                decisions, seconds[one_way_s] = push_frames(engine, 200, start=4)
+        finally:
+            link.close()
+        assert len(decisions) == 50
+    added = seconds[0.020] - seconds[0.0]
+    assert added < 2.0, f"40 ms of round trip added {added:.2f} s to 200 frames: not pipelined"
+
+
+def test_a_network_loss_is_told_counted_and_followed_by_a_fresh_window(network, serving, monkeypatch):
+    from livegesture.remote.testing import DelayLink
+
+    server = serving()
+    link = DelayLink(server.server.port)
+    try:
+        with make_engine(network, settings(remote=f"127.0.0.1:{link.port}")) as engine:
+            decisions, _ = push_frames(engine, 6)
+            assert [d.frame_index for d in decisions] == [3]
+            link.cut()
+            lost_before = engine.step_stats.frames_lost
+            decisions, k = [], 6
+            deadline = time.monotonic() + 10
+            while "lost" not in " ".join(engine._notices):  # frames go on while the link is down
+                assert time.monotonic() < deadline
+                decisions += engine.push(push_frame(k))
+                k += 1
+                time.sleep(0.01)
+            link.restore()
+            while not decisions:
+                assert time.monotonic() < deadline
+                decisions += engine.push(push_frame(k)) + engine.flush()
+                k += 1
+                time.sleep(0.01)
+            notices = " ".join(engine.take_notices())
+            lost = engine.step_stats.frames_lost - lost_before
+    finally:
+        link.close()
+    assert f"lost the connection to 127.0.0.1:{link.port}" in notices and "reconnected" in notices
+    assert lost >= 1 and decisions[0].frame_index == k - 1 and k - 6 - lost == 4  # a fresh 4-frame window
+
+
+def push_frame(k: int):
+    from livegesture.integrate import Frame
+
+    return Frame(k, np.ones((2, 63, 63), np.uint8), k, k)
+
+
+NETNS_SCRIPT = """
+import sys, threading, numpy as np
+sys.path[:0] = [{tests!r}, {root!r}]
+import test_remote as t
+from livegesture.pipeline.engine import make_engine
+from livegesture.remote.server import Server
+network = t.random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5,
+                           threshold=60, weights=(-80, 80))
+server = Server(network, t.settings(), t.TOKEN, port=0, log=lambda line: None)
+threading.Thread(target=server.serve, daemon=True).start()
+with make_engine(network, t.settings(remote=f"127.0.0.1:{{server.port}}")) as engine:
+    t.push_frames(engine, 4)
+    decisions, seconds = t.push_frames(engine, 200, start=4)
+server.stop()
+print(len(decisions), seconds)
+"""
+
+
+def test_pipelining_under_tc_netem_in_a_network_namespace(token_file):
+    """40 ms RTT from the kernel: a namespace whose loopback delays 20 ms each way (root, sch_netem)."""
+    namespace = f"lg-remote-{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", namespace], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here")
+    try:
+        setup = [["ip", "-n", namespace, "link", "set", "lo", "up"],
+                 ["ip", "netns", "exec", namespace, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "20ms"]]
+        for command in setup:
+            if subprocess.run(command, capture_output=True).returncode != 0:
+                pytest.skip(f"{' '.join(command[3:])}: not available here (no sch_netem)")
+        script = NETNS_SCRIPT.format(tests=str(ROOT / "tests"), root=str(ROOT))
+        result = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", script], capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "LIVEGESTURE_TOKEN_FILE": str(token_file)})
+        assert result.returncode == 0, result.stderr
+        count, seconds = result.stdout.split()
+        assert int(count) == 50 and float(seconds) < 4.0  # one round trip per frame: 8 s
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)

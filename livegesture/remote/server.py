@@ -155,6 +155,8 @@ class Server:
 
     def close(self) -> None:
         """End every session (releasing the hardware) and close the socket; idempotent."""
+        if self._context.closed:
+            return
         for identity in list(self.sessions):
             self._end(identity, "the server stopped")
         while self._idle:
@@ -270,11 +272,13 @@ def serve(args: argparse.Namespace) -> int:
     server = Server(model.network, settings, token, host=args.host, port=args.port,
                     model_name=Path(settings.model).name, class_names=tuple(model.info.class_names),
                     max_sessions=args.max_sessions, log=lambda line: print(f"serve: {line}", flush=True))
-    print(f"serve: {server.backend} backend, model {settings.model}; listening on {server.address}; "
-          f"token {token_file} (copy it to the desk); Ctrl-C stops", flush=True)
     try:
+        print(f"serve: {server.backend} backend, model {settings.model}; listening on {server.address}; "
+              f"token {token_file} (copy it to the desk); Ctrl-C stops", flush=True)
         server.serve()
     except KeyboardInterrupt:
         print("serve: stopped", file=sys.stderr)
+    finally:
+        server.close()
     return 0
 
