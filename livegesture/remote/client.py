@@ -93,6 +93,9 @@ class RemoteEngine:
         self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                                                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         socket.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
+        self._poller = zmq.Poller()
+        self._poller.register(socket, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
         self._session: str | None = None
         self._window = 1
         self._in_flight: deque[int] = deque()
@@ -226,12 +229,9 @@ class RemoteEngine:
         """Handle connection events and answers, waiting up to ``timeout_s`` for the first."""
         if self._session is None and time.monotonic() >= self._next_hello:
             self._hello()
-        poller = self._zmq.Poller()
-        poller.register(self._socket, self._zmq.POLLIN)
-        poller.register(self._monitor, self._zmq.POLLIN)
-        ready = dict(poller.poll(int(timeout_s * 1000)))
-        if self._monitor in ready:
-            self._events()
+        if timeout_s > 0 or self._monitor.getsockopt(self._zmq.EVENTS) & self._zmq.POLLIN:
+            if self._monitor in dict(self._poller.poll(int(timeout_s * 1000))):
+                self._events()
         while True:
             try:
                 parts = self._socket.recv_multipart(self._zmq.NOBLOCK)
@@ -276,9 +276,10 @@ class RemoteEngine:
         elif header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0]:
             self._in_flight.popleft()
             self._last_progress = time.monotonic()
-            self._decisions.extend(decision_from_wire(d) for d in header.get("decisions", []))
-            self._counters = dict(header.get("counters", {}))
-            self._timing = (float(header.get("step_ms", 0.0)), float(header.get("frame_ms", 0.0)))
+            if "decisions" in header:
+                self._decisions.extend(decision_from_wire(d) for d in header["decisions"])
+                self._counters = dict(header["counters"])
+                self._timing = (float(header["step_ms"]), float(header["frame_ms"]))
         # anything else answers a session or frame already given up: ignored
 
     def _welcome(self, header: dict[str, Any]) -> None:

@@ -4,8 +4,9 @@ One process owns the hardware (the cri backend holds the one-process lock) and t
 loaded once. Desks connect (:mod:`~livegesture.remote.protocol`), each gets a *session*: its
 own :class:`~livegesture.pipeline.engine.PredictionEngine` (the periodic or staggered schedule
 and the running prediction, with the desk's schedule settings) that steps the frames it sends,
-in order, and answers every frame with the decisions it completed, the output counts and the
-backend's counters (clock cycles and HBM accesses on CRI).
+in order, and answers every frame: with the decisions it completed (their output counts), the
+backend's counters (clock cycles and HBM accesses on CRI) and step times when it completed a
+window, with a bare acknowledgement otherwise.
 
 The hardware holds one network per core, so the cri backend serves one desk at a time (a
 second is told the server is busy unless the first has been silent for :data:`SESSION_IDLE_S`,
@@ -246,11 +247,12 @@ class Server:
         frame = Frame(index=require(header, "index", int), data=data, t_first_us=t_us, t_last_us=t_us)
         decisions = session.engine.push(frame)
         session.frames += 1
-        stats = session.engine.step_stats
-        self._send(identity, {"type": STEPPED, "session": session.id, "seq": seq,
-                              "decisions": [decision_to_wire(d) for d in decisions],
-                              "counters": session.engine.backend_counters, "step_ms": stats.mean_step_ms,
-                              "frame_ms": stats.mean_frame_ms})
+        answer: dict[str, Any] = {"type": STEPPED, "session": session.id, "seq": seq}
+        if decisions:  # the figures go with the decisions: a frame without one is acknowledged only
+            stats = session.engine.step_stats
+            answer.update(decisions=[decision_to_wire(d) for d in decisions], counters=session.engine.backend_counters,
+                          step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms)
+        self._send(identity, answer)
 
     def _end(self, identity: bytes, why: str) -> None:
         session = self.sessions.pop(identity, None)

@@ -17,6 +17,7 @@ import asyncio
 import sys
 import threading
 import time
+from collections import deque
 
 CHUNK_BYTES = 64 * 1024
 
@@ -66,14 +67,23 @@ class DelayLink:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def deliver() -> None:
+            """Write each chunk when due; all chunks due by then in one write (fewer wake-ups)."""
+            pending: deque[tuple[float, bytes]] = deque()
             while True:
-                due, data = await queue.get()
-                if not data:
-                    break
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-                writer.write(data)
+                if not pending:
+                    pending.append(await queue.get())
+                while not queue.empty():
+                    pending.append(queue.get_nowait())
+                await asyncio.sleep(max(0.0, pending[0][0] - time.monotonic()))
+                now, chunks = time.monotonic(), []
+                while pending and pending[0][0] <= now:
+                    chunks.append(pending.popleft()[1])
+                ended = b"" in chunks
+                writer.write(b"".join(chunks))
                 await writer.drain()
-            writer.close()
+                if ended:
+                    writer.close()
+                    return
 
         delivering = asyncio.ensure_future(deliver())
         try:
@@ -106,11 +116,10 @@ class DelayLink:
 
         async def shut_down() -> None:
             for writer in list(self._writers):
-                writer.transport.abort()
+                writer.transport.abort()  # the relays see their ends and finish
             tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                await asyncio.wait(tasks, timeout=1.0)
             self._loop.stop()
 
         asyncio.run_coroutine_threadsafe(shut_down(), self._loop)
