@@ -68,6 +68,18 @@ def _dense(synapses, rows, cols, models):
     return matrix
 
 
+def install_bridge(monkeypatch, network_class, clear) -> None:
+    """Make ``hs_bridge.network`` and ``hs_bridge.FPGA_Execution.fpga_controller.clear`` these."""
+    bridge = types.ModuleType("hs_bridge")
+    bridge.network = network_class
+    execution = types.ModuleType("hs_bridge.FPGA_Execution")
+    controller = types.ModuleType("hs_bridge.FPGA_Execution.fpga_controller")
+    controller.clear = clear
+    bridge.FPGA_Execution, execution.fpga_controller = execution, controller
+    for module in (bridge, execution, controller):
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+
+
 class FakeBridge:
     """hs_bridge: ``network`` of one generation's shape, ``fpga_controller.clear``; calls recorded."""
 
@@ -77,14 +89,7 @@ class FakeBridge:
         self.core = None
 
     def install(self, monkeypatch) -> None:
-        bridge = types.ModuleType("hs_bridge")
-        bridge.network = self.network_class()
-        execution = types.ModuleType("hs_bridge.FPGA_Execution")
-        controller = types.ModuleType("hs_bridge.FPGA_Execution.fpga_controller")
-        controller.clear = self.clear
-        bridge.FPGA_Execution, execution.fpga_controller = execution, controller
-        for module in (bridge, execution, controller):
-            monkeypatch.setitem(sys.modules, module.__name__, module)
+        install_bridge(monkeypatch, self.network_class(), self.clear)
 
     def network_class(self):
         fake = self

@@ -10,10 +10,10 @@ checked against the fast backend too.
 from __future__ import annotations
 
 import sys
-import types
 
 import numpy as np
 import pytest
+from hs_api_generations import install_bridge
 
 from livegesture.backends import DRAIN_STEPS, make_backend, run_sample
 from livegesture.backends.testing import random_frames, random_network
@@ -65,14 +65,7 @@ class FakeFpga:
 def fpga(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVEGESTURE_CRI_LOCK", str(tmp_path / "cri.lock"))
     fake = FakeFpga()
-    bridge = types.ModuleType("hs_bridge")
-    bridge.network = fake.network_class()
-    execution = types.ModuleType("hs_bridge.FPGA_Execution")
-    controller = types.ModuleType("hs_bridge.FPGA_Execution.fpga_controller")
-    controller.clear = fake.clear
-    bridge.FPGA_Execution, execution.fpga_controller = execution, controller
-    for module in (bridge, execution, controller):
-        monkeypatch.setitem(sys.modules, module.__name__, module)
+    install_bridge(monkeypatch, fake.network_class(), fake.clear)
     return fake
 
 

@@ -32,6 +32,8 @@ from livegesture.remote.protocol import (
     unpack_frame,
 )
 from livegesture.remote.server import Server
+from test_pipeline_runner import MemorySource, finished, run_until  # the runner tests' helpers
+from test_pipeline_runner import settings as runner_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (128, 128)
@@ -41,14 +43,14 @@ REPLY_S = 5.0
 
 @pytest.fixture(scope="module")
 def network():
-    return random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5,
-                          threshold=60, weights=(-80, 80))
+    return random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5)
 
 
 def settings(**changes) -> PipelineSettings:
-    base = dict(backend="fast", events_per_frame=500, clear_every=4, drain_steps=2, smoothing=2,
-                min_confidence=0.2, min_output_spikes=1, switch_margin=0.05, speed=0.0)
-    return PipelineSettings(**{**base, **changes})
+    """The runner tests' settings with a prediction that smooths and holds, so that the
+    server's running prediction is exercised too."""
+    held = dict(smoothing=2, min_confidence=0.2, min_output_spikes=1, switch_margin=0.05)
+    return runner_settings(**{**held, **changes})
 
 
 def event_batches(n: int = 30_000, seed: int = 1) -> list[np.ndarray]:
@@ -129,8 +131,6 @@ def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network
 
 
 def test_the_threaded_pipeline_through_the_server_decides_as_decide_stream(network, serving):
-    from test_pipeline_runner import MemorySource, finished, run_until
-
     server = serving()
     batches = event_batches(12_000)
     chosen = settings(lossless=True, remote=server.address)
@@ -379,8 +379,9 @@ sys.path[:0] = [{tests!r}, {root!r}]
 import test_remote as t
 from livegesture.pipeline.engine import make_engine
 from livegesture.remote.server import Server
-network = t.random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5,
-                           threshold=60, weights=(-80, 80))
+from test_pipeline_runner import MemorySource, finished, run_until  # the runner tests' helpers
+from test_pipeline_runner import settings as runner_settings
+network = t.random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5)
 server = Server(network, t.settings(), t.TOKEN, port=0, log=lambda line: None)
 threading.Thread(target=server.serve, daemon=True).start()
 with make_engine(network, t.settings(remote=f"127.0.0.1:{{server.port}}")) as engine:
