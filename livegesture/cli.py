@@ -67,7 +67,7 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from livegesture.pipeline.settings import BACKEND_CHOICES
+    from livegesture.pipeline.settings import AUTO_BACKEND, BACKEND_CHOICES, SETTING_HELP
     from livegesture.remote.protocol import DEFAULT_HOST, DEFAULT_PORT
     from livegesture.remote.server import MAX_SESSIONS
 
@@ -78,8 +78,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                                    "Listens on loopback by default: reach it through `ssh -L`. A desk authenticates "
                                    "with the token file (written on first start). Ctrl-C stops.")
     p.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
-    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
-                   help="auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri")
+    p.add_argument("--backend", default=AUTO_BACKEND, choices=BACKEND_CHOICES, help=SETTING_HELP["backend"])
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s: this host only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default %(default)s; 0: any free port)")
     p.add_argument("--token-file", default=None, metavar="FILE",

@@ -221,7 +221,11 @@ class Server:
                                 "desk(s) at a time")
         if self._idle:
             engine = self._idle.pop()
-            engine.reconfigure(settings)  # clears every membrane: a fresh window
+            try:
+                engine.reconfigure(settings)  # clears every membrane: a fresh window
+            except BaseException:
+                engine.close()  # half reconfigured: not to be reused
+                raise
         else:
             engine = PredictionEngine(self.network, settings, backend_options=self._backend_options)
         session = Session(secrets.token_hex(8), engine, time.monotonic())
