@@ -133,6 +133,11 @@ class RemoteEngine:
                          frames_lost=self._local["frames_lost"])
 
     @property
+    def in_flight(self) -> int:
+        """Frames sent and not answered yet."""
+        return len(self._in_flight)
+
+    @property
     def backend_counters(self) -> dict[str, int]:
         """The server's backend counters of this session (clock cycles, HBM accesses on CRI)."""
         return dict(self._counters)
