@@ -7,7 +7,9 @@ namespace; here :class:`~livegesture.remote.testing.DelayLink` in its own proces
 direction by 20 ms; the same relay without delay separates its own cost, a Python process
 competing for the CPUs, from the round trip's). Throughput: every frame pushed as fast as possible, then the last answer.
 Latency of a decision: from pushing the frame that completes a window (the earlier frames
-answered) to having its decision. Each configuration runs three times, alternated, and the best
+answered) to having its decision; and the live pipeline's own figure (from the hand-over of
+the batch that completed a window to the decision's publication) on the session replayed at
+real time, once each. Each configuration runs three times, alternated, and the best
 of each counts (the development machines are shared). Targets: remote throughput >= 90 % of
 local at 0 and 40 ms; added latency <= the round trip + 5 ms.
 """
@@ -27,6 +29,7 @@ from livegesture.commands import DEMO_RECORDING
 from livegesture.model.files import DEFAULT_MODEL, load_model
 from livegesture.pipeline.engine import make_engine
 from livegesture.pipeline.frames import FrameBuilder
+from livegesture.pipeline.runner import Pipeline
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources import open_source
 
@@ -83,6 +86,18 @@ def latencies_ms(engine, frames: list) -> np.ndarray:
     return np.array(result)
 
 
+def live_latency_ms(network, settings: PipelineSettings) -> tuple[float, float]:
+    """(mean, p95) decision latency of the live pipeline over the demo session at real time."""
+    with Pipeline(open_source(DEMO_RECORDING), network, settings.replace(speed=1.0, lossless=False)) as pipeline:
+        update = pipeline.poll()
+        while not update.finished:
+            time.sleep(0.2)
+            update = pipeline.poll()
+            if update.error:
+                raise SystemExit(update.error)
+    return update.stats.latency_ms_mean, update.stats.latency_ms_p95
+
+
 def main() -> int:
     model = load_model(DEFAULT_MODEL)
     settings = PipelineSettings(backend="fast")
@@ -114,6 +129,10 @@ def main() -> int:
         for name, (rate, latency) in results.items():
             print(f"{name:>24}: {rate:7.1f} frames/s, decision latency {latency.mean():6.1f} ms mean, "
                   f"{np.percentile(latency, 95):6.1f} ms p95")
+        live = {name: live_latency_ms(model.network, settings.replace(remote=remote)) for name, remote in runs}
+        for name, (mean, p95) in live.items():
+            added = "" if name == "local" else f" ({mean - live['local'][0]:+.1f} ms)"
+            print(f"{name:>24}: live pipeline at real time, latency {mean:6.1f} ms mean{added}, {p95:6.1f} ms p95")
     finally:
         for process in (*(link for link, _ in links), server):
             process.send_signal(2)

@@ -412,3 +412,19 @@ def test_pipelining_under_tc_netem_in_a_network_namespace(token_file):
         assert int(count) == 50 and int(most) >= 16 and float(seconds) < 4.0  # one round trip per frame: 8 s
     finally:
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(network, serving):
+    server = serving()
+    source = MemorySource()  # fed by hand and never ended: no later frame pushes the answer out
+    chosen = settings(remote=server.address, speed=1.0)
+    with Pipeline(source, network, chosen) as pipeline:
+        for batch in np.array_split(np.concatenate(event_batches(2_000)), 4):  # 4 frames: one window
+            source.feed(batch)
+        deadline = time.monotonic() + 10
+        decisions = []
+        while not decisions:
+            assert time.monotonic() < deadline, "the decision was not published"
+            time.sleep(0.02)
+            decisions += pipeline.poll().decisions
+    assert [d.frame_index for d in decisions] == [3]

@@ -152,6 +152,15 @@ class PredictionEngine:
         """Decisions still on their way (none here: :meth:`push` is synchronous)."""
         return []
 
+    @property
+    def awaiting_answers(self) -> bool:
+        """Decisions may arrive without a push (never here)."""
+        return False
+
+    def take_answers(self) -> list[Decision]:
+        """Decisions that arrived since the last call, without waiting (none here)."""
+        return []
+
     def take_notices(self) -> list[str]:
         """Messages for the user since the previous call (none here)."""
         return []

@@ -61,6 +61,9 @@ RATE_WINDOW_S = 2.0
 """Wall-clock span over which events/s and frames/s are measured."""
 IDLE_WAIT_S = 0.05
 """Longest wait of a thread on an empty queue, so that settings changes are taken promptly."""
+ANSWER_WAIT_S = 0.002
+"""Longest wait of the worker on its frame queue while a remote engine's answers are due, so
+that a decision is published as soon as it arrives, not with the next frame."""
 JOIN_TIMEOUT_S = 5.0
 """How long :meth:`Pipeline.stop` waits for all threads together."""
 
@@ -449,9 +452,11 @@ class Pipeline:
             self._engine_ready.set()
         try:
             while True:
-                item = self._frames.get(IDLE_WAIT_S)
+                item = self._frames.get(ANSWER_WAIT_S if engine.awaiting_answers else IDLE_WAIT_S)
                 engine = self._current_engine(engine)  # settings changed before this frame apply to it
                 if item is None:
+                    if engine.awaiting_answers:
+                        self._publish(engine, engine.take_answers(), stepped=0)
                     continue
                 if item is END:
                     self._publish(engine, engine.flush(), stepped=0)

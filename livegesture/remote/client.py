@@ -7,10 +7,13 @@ evaluation run unchanged (:func:`~livegesture.pipeline.engine.make_engine` picks
 binarized frames go to the server, which runs the schedule and the running prediction.
 
 **Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
-far; up to the server's window of frames are in flight, so the frame rate does not depend on
-the round-trip time (``benchmarks/bench_remote.py``). With the window full, ``push`` waits for
-answers: the live pipeline's frame queue upstream then drops its oldest frames, a lossless
-replay waits. :meth:`flush` waits for the last answers.
+far; many frames are in flight, so the frame rate does not depend on the round-trip time
+(``benchmarks/bench_remote.py``). ``push`` waits for answers when the server's window of
+frames is in flight, or when the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
+longer than the quickest round trip seen (frames are queueing at a server slower than the
+source): the server's queue, hence the added latency, stays within that budget, and the live
+pipeline's frame queue upstream drops its oldest frames instead; a lossless replay waits.
+:meth:`flush` waits for the last answers.
 
 **Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
 :data:`REPLY_TIMEOUT_S` while frames are in flight, or when the server does not know the
@@ -63,6 +66,9 @@ RETRY_S = 0.5
 """Interval between hellos while reconnecting."""
 LINK_POLL_S = 0.02
 """Interval between tries to send a hello while there is no TCP link yet."""
+QUEUE_BUDGET_S = 0.020
+"""Queueing at the server beyond which the desk stops sending (a few frames' work: the server
+never idles, and a decision is at most this late for it)."""
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
 """ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
 SERVER_TYPES = (WELCOME, STEPPED, ERROR)
@@ -98,7 +104,10 @@ class RemoteEngine:
         self._poller.register(self._monitor, zmq.POLLIN)
         self._session: str | None = None
         self._window = 1
-        self._in_flight: deque[int] = deque()
+        self._in_flight: deque[tuple[int, float]] = deque()
+        """(seq, time sent) of the frames not answered yet, oldest first."""
+        self._quickest: float | None = None
+        """The quickest round trip of a frame seen in this session (link and one step)."""
         self._seq = 0
         self._last_progress = time.monotonic()
         self._next_hello = 0.0
@@ -158,7 +167,7 @@ class RemoteEngine:
         """Send ``frame``; the decisions answered since the previous call (for earlier frames)."""
         self._local["frames"] += 1
         self._service(0)
-        while self._session is not None and len(self._in_flight) >= self._window:
+        while self._session is not None and self._must_wait():
             self._service(self._wait_left())
         if self._session is None:
             self._local["frames_lost"] += 1
@@ -168,7 +177,7 @@ class RemoteEngine:
             if self._send(header, pack_frame(frame.data)):
                 if not self._in_flight:
                     self._last_progress = time.monotonic()
-                self._in_flight.append(self._seq)
+                self._in_flight.append((self._seq, time.monotonic()))
                 self._seq += 1
             else:
                 self._lost(f"the link to {self.address} is down")
@@ -179,6 +188,16 @@ class RemoteEngine:
         """Wait for the answers to every frame in flight (or for the link to count as lost)."""
         while self._session is not None and self._in_flight:
             self._service(self._wait_left())
+        return self._take()
+
+    @property
+    def awaiting_answers(self) -> bool:
+        """Frames are in flight: their decisions arrive between pushes (see :meth:`take_answers`)."""
+        return bool(self._in_flight)
+
+    def take_answers(self) -> list[Decision]:
+        """The decisions answered since the previous call, without waiting."""
+        self._service(0)
         return self._take()
 
     def take_notices(self) -> list[str]:
@@ -216,6 +235,14 @@ class RemoteEngine:
         decisions, self._decisions = self._decisions, []
         self._local["decisions"] += len(decisions)
         return decisions
+
+    def _must_wait(self) -> bool:
+        """The window is full, or the oldest frame in flight is queueing beyond the budget."""
+        if len(self._in_flight) >= self._window:
+            return True
+        if not self._in_flight or self._quickest is None:
+            return False
+        return time.monotonic() - self._in_flight[0][1] > self._quickest + QUEUE_BUDGET_S
 
     def _wait_left(self) -> float:
         return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
@@ -278,9 +305,10 @@ class RemoteEngine:
                     self._lost(f"{self.address} does not know this desk (the server restarted?)")
                 return
             raise RemoteError(f"{self.address}: {header.get('message')}")
-        elif header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0]:
-            self._in_flight.popleft()
-            self._last_progress = time.monotonic()
+        elif header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0][0]:
+            _, sent = self._in_flight.popleft()
+            self._last_progress = now = time.monotonic()
+            self._quickest = now - sent if self._quickest is None else min(self._quickest, now - sent)
             if "decisions" in header:
                 self._decisions.extend(decision_from_wire(d) for d in header["decisions"])
                 self._counters = dict(header["counters"])
@@ -291,6 +319,7 @@ class RemoteEngine:
         reconnected = self._local["frames"] > 0
         self._session = str(header.get("session"))
         self._window = max(1, int(header.get("window", 1)))
+        self._quickest = None
         self.server_backend = str(header.get("backend", ""))
         self._last_progress = time.monotonic()
         if reconnected:
