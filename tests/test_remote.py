@@ -428,3 +428,19 @@ def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(ne
             time.sleep(0.02)
             decisions += pipeline.poll().decisions
     assert [d.frame_index for d in decisions] == [3]
+
+
+def test_live_frames_the_server_cannot_keep_up_with_are_dropped_oldest_first_and_counted(network, serving):
+    from livegesture.remote.testing import DelayLink
+
+    server = serving()
+    link = DelayLink(server.server.port, one_way_s=0.020)
+    batches = event_batches(200_000, seed=3)  # up to 400 frames at once: more than the link carries
+    try:
+        with Pipeline(MemorySource(batches), network, settings(remote=f"127.0.0.1:{link.port}")) as pipeline:
+            stats = run_until(pipeline, finished, []).stats
+    finally:
+        link.close()
+    assert stats.dropped_frames > 0 and stats.lost_frames == 0  # dropped by the live policy, none lost
+    assert stats.frames_stepped == stats.frames - stats.dropped_frames
+    assert stats.decisions == stats.frames_stepped // 4

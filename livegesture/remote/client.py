@@ -66,9 +66,10 @@ RETRY_S = 0.5
 """Interval between hellos while reconnecting."""
 LINK_POLL_S = 0.02
 """Interval between tries to send a hello while there is no TCP link yet."""
-QUEUE_BUDGET_S = 0.020
-"""Queueing at the server beyond which the desk stops sending (a few frames' work: the server
-never idles, and a decision is at most this late for it)."""
+QUEUE_BUDGET_S = 0.050
+"""Queueing at the server beyond which the desk stops sending: enough frames' work that the
+server never idles, also through the scheduling delays of a busy machine (20 ms cost 5-10 % of
+the throughput in ``bench_remote.py``), and a decision is at most this much later for it."""
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
 """ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
 SERVER_TYPES = (WELCOME, STEPPED, ERROR)
@@ -305,8 +306,10 @@ class RemoteEngine:
                     self._lost(f"{self.address} does not know this desk (the server restarted?)")
                 return
             raise RemoteError(f"{self.address}: {header.get('message')}")
-        elif header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0][0]:
-            _, sent = self._in_flight.popleft()
+        elif (header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0][0]
+              and 1 <= header.get("count", 1) <= len(self._in_flight)):
+            for _ in range(header.get("count", 1)):
+                _, sent = self._in_flight.popleft()
             self._last_progress = now = time.monotonic()
             self._quickest = now - sent if self._quickest is None else min(self._quickest, now - sent)
             if "decisions" in header:

@@ -14,7 +14,8 @@ desk -> server: ``hello`` {settings, input_shape, num_outputs}; ``frame`` {sessi
 index, t_us} + bits; ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
 
 server -> desk: ``welcome`` {session, backend, model, input_shape, num_outputs, class_names,
-window}; ``stepped`` {session, seq, decisions, counters} for every frame, in order;
+window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms]}
+acknowledging frames ``seq .. seq + count - 1``, in order (the decisions they completed);
 ``error`` {message, fatal, session?}. A fatal error ends the session (the desk closes its
 socket); ``no-session`` (the server does not know the session: it restarted) asks for a hello.
 

@@ -6,7 +6,7 @@ own :class:`~livegesture.pipeline.engine.PredictionEngine` (the periodic or stag
 and the running prediction, with the desk's schedule settings) that steps the frames it sends,
 in order, and answers every frame: with the decisions it completed (their output counts), the
 backend's counters (clock cycles and HBM accesses on CRI) and step times when it completed a
-window, with a bare acknowledgement otherwise.
+window, with a bare acknowledgement otherwise (up to :data:`ACK_BATCH` frames in one).
 
 The hardware holds one network per core, so the cri backend serves one desk at a time (a
 second is told the server is busy unless the first has been silent for :data:`SESSION_IDLE_S`,
@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,9 @@ MAX_SESSIONS = 4
 WINDOW_FRAMES = 128
 """Frames a desk may have in flight (sent, not yet answered): enough for 1,000 frames/s at
 100 ms round trip, so the throughput does not depend on the link's latency."""
+ACK_BATCH = 4
+"""Frames without a decision acknowledged in one message at most (fewer messages, each ack at
+most a few steps late); a decision, or no more frames waiting, sends the acks at once."""
 POLL_MS = 100
 """Longest wait for a message, so that a stop request is seen promptly."""
 @dataclass
@@ -78,6 +81,8 @@ class Session:
     engine: PredictionEngine
     last_seen: float
     frames: int = 0
+    unanswered: list[int] = field(default_factory=list)
+    """Consecutive ``seq`` of the frames stepped and not acknowledged yet."""
 
 
 class Server:
@@ -147,6 +152,9 @@ class Server:
                     except self._zmq.Again:
                         break
                     self._handle(parts[0], parts[1:])
+                for identity, session in self.sessions.items():  # nothing more waiting: answer now
+                    if session.unanswered:
+                        self._answer(identity, session)
         finally:
             self.close()
 
@@ -251,11 +259,22 @@ class Server:
         frame = Frame(index=require(header, "index", int), data=data, t_first_us=t_us, t_last_us=t_us)
         decisions = session.engine.push(frame)
         session.frames += 1
-        answer: dict[str, Any] = {"type": STEPPED, "session": session.id, "seq": seq}
-        if decisions:  # the figures go with the decisions: a frame without one is acknowledged only
+        if session.unanswered and seq != session.unanswered[-1] + 1:
+            self._answer(identity, session)
+        session.unanswered.append(seq)
+        if decisions or len(session.unanswered) >= ACK_BATCH:
+            self._answer(identity, session, decisions)
+
+    def _answer(self, identity: bytes, session: Session, decisions: list | None = None) -> None:
+        """Acknowledge the unanswered frames in one message; with ``decisions``, those, their
+        counts and the backend's figures (a frame without a decision is acknowledged only)."""
+        answer: dict[str, Any] = {"type": STEPPED, "session": session.id, "seq": session.unanswered[0],
+                                  "count": len(session.unanswered)}
+        if decisions:
             stats = session.engine.step_stats
             answer.update(decisions=[decision_to_wire(d) for d in decisions], counters=session.engine.backend_counters,
                           step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms)
+        session.unanswered.clear()
         self._send(identity, answer)
 
     def _end(self, identity: bytes, why: str) -> None:
