@@ -167,6 +167,10 @@ def answer(socket: zmq.Socket) -> dict:
     return json.loads(socket.recv_multipart()[0])
 
 
+def frame_header(session: str) -> dict:
+    return {"type": "frame", "session": session, "seq": 0, "index": 0, "t_first_us": 0, "t_us": 0}
+
+
 def hello(network) -> dict:
     return {"type": "hello", "settings": {"clear_every": 4}, "input_shape": [2, 63, 63],
             "num_outputs": network.num_outputs}
@@ -188,7 +192,7 @@ def test_a_bad_message_gets_an_error_and_ends_only_that_session(network, serving
         reply = answer(bad)
         assert reply["type"] == "error" and reply["fatal"] and problem in reply["message"]
         frame = pack_frame(np.ones((2, 63, 63)))
-        bad.send_multipart(encode({"type": "frame", "session": session, "seq": 0, "index": 0, "t_us": 0}, frame))
+        bad.send_multipart(encode(frame_header(session), frame))
         assert answer(bad)["code"] == "no-session"  # its session is gone
         bad.close()
         from livegesture.integrate import Frame
@@ -205,7 +209,7 @@ def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serv
     assert "has 3 outputs" in answer(socket)["message"]
     socket.send_multipart(encode(hello(network)))
     session = answer(socket)["session"]
-    socket.send_multipart(encode({"type": "frame", "session": session, "seq": 0, "index": 0, "t_us": 0}, b"\0" * 5))
+    socket.send_multipart(encode(frame_header(session), b"\0" * 5))
     assert "993 bytes of packed bits expected" in answer(socket)["message"]
     socket.close()
 

@@ -174,7 +174,7 @@ class RemoteEngine:
             self._local["frames_lost"] += 1
         else:
             header = {"type": FRAME, "session": self._session, "seq": self._seq, "index": frame.index,
-                      "t_us": frame.t_last_us}
+                      "t_first_us": frame.t_first_us, "t_us": frame.t_last_us}
             if self._send(header, pack_frame(frame.data)):
                 if not self._in_flight:
                     self._last_progress = time.monotonic()

@@ -11,7 +11,7 @@ Every message is one or two ZeroMQ frames: a JSON header (an object with ``v`` =
 to a byte (``numpy.packbits``, C order: 993 bytes for ``2 x 63 x 63``).
 
 desk -> server: ``hello`` {settings, input_shape, num_outputs}; ``frame`` {session, seq,
-index, t_us} + bits; ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
+index, t_first_us, t_us} + bits; ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
 
 server -> desk: ``welcome`` {session, backend, model, input_shape, num_outputs, class_names,
 window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms]}

@@ -256,8 +256,8 @@ class Server:
     def _frame(self, identity: bytes, session: Session, header: dict[str, Any], payload: bytes | None) -> None:
         seq = require(header, "seq", int)
         data = unpack_frame(payload, self.network.input_shape)
-        t_us = require(header, "t_us", int)
-        frame = Frame(index=require(header, "index", int), data=data, t_first_us=t_us, t_last_us=t_us)
+        frame = Frame(index=require(header, "index", int), data=data, t_first_us=require(header, "t_first_us", int),
+                      t_last_us=require(header, "t_us", int))
         decisions = session.engine.push(frame)
         session.frames += 1
         if session.unanswered and seq != session.unanswered[-1] + 1:
