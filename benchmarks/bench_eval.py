@@ -9,7 +9,9 @@ else of a small synthetic folder made here (3 users x 2 lightings, 44 test gestu
 20 s to make). Target: >= 50 samples/s with the pool on a 2-core
 machine; both runs must predict the same. The one-process run also prints its CPU time per
 sample, and the load average is printed first: on a shared machine other jobs take cores
-from the pool.
+from the pool. The pool is used only where it pays (:func:`~livegesture.evaluate.pool.pool_pays`):
+on a small set the "pool" run stays in one process; the measured start-up of a pool that loads
+the model is printed, the figure behind :data:`~livegesture.evaluate.pool.POOL_STARTUP_S`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
+from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples, evaluate_task, init_worker
+from livegesture.evaluate.pool import POOL_STARTUP_S, startup_seconds
 from livegesture.events import available_cores
 from livegesture.evaluate.recordings import find_recordings
 from livegesture.model.files import DEFAULT_MODEL
@@ -60,6 +63,9 @@ def main() -> None:
                 cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
                 line += f"; {1e3 * cpu / len(evaluation.results):.1f} ms CPU per sample"
             print(line)
+        startup = startup_seconds(evaluate_task, init_worker, (spec,), available_cores())  # last: its fork server stays
+        print(f"  pool start-up (workers loading the model, first result): {startup:.1f} s "
+              f"(POOL_STARTUP_S = {POOL_STARTUP_S:.1f} s)")
     one, pool = runs[1], runs[max(runs)]
     if [r.counts for r in one.results] != [r.counts for r in pool.results]:
         raise SystemExit("the pool and one process disagree")

@@ -16,31 +16,46 @@ from livegesture.events import LivegestureError
 Handler = Callable[[argparse.Namespace], int]
 
 
+SOURCE_HELP = "recording path (.aedat AEDAT 2.0 or 3.1, .aedat4), 'camera' / 'camera:SERIAL', or 'tcp://HOST:PORT'"
+
+
+def _add_on_reset(p: argparse.ArgumentParser) -> None:
+    from livegesture.sources.resets import ON_RESET_CHOICES
+
+    p.add_argument("--on-reset", choices=ON_RESET_CHOICES, default="error",
+                   help="a recording whose timestamps jump back (a camera restarted): error (default), rebase (one "
+                        "continuous recording) or split (its parts kept apart, 1 s between them)")
+
+
 def _add_info(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("info", help="describe a recording or camera: sensor, events, duration, labels",
-                       description="Read a recording (.aedat AEDAT 3.1, .aedat4) and print what it holds.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+                       description="Read a recording (.aedat AEDAT 2.0 or 3.1, .aedat4) and print what it holds.")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("--config", default=None, metavar="FILE", help="settings file whose roi is described "
+                                                                  "(TOML, table [pipeline])")
+    add_setting_options(p, ("roi",))
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "info"))
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("run", help="recognise gestures live on a recording or the camera",
                        description="Replay a recording (or read the camera) through the live pipeline: sliding "
                                    "integrator, spiking network, running prediction. Settings come from the "
                                    "config file (--config, $LIVEGESTURE_CONFIG or ~/.config/livegesture/"
                                    "config.toml), overridden by these options.")
-    p.add_argument("source", help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("--headless", action="store_true", help="print to the terminal instead of opening a window")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds of wall time")
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
     p.add_argument("--save-config", action="store_true", help="write the resulting settings to the config file")
-    s = p.add_argument_group("settings (default: from the config file)")
-    for name, options in _setting_options().items():
-        s.add_argument("--" + name.replace("_", "-"), **options)
-    s.add_argument("--speed", type=float, help="replay speed: 1 real time, N times faster, 0 as fast as possible")
-    s.add_argument("--lossless", action=argparse.BooleanOptionalAction,
-                   help="a replay waits rather than drops when the network falls behind")
+    add_setting_options(p.add_argument_group("settings (default: from the config file)"))
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.commands", "run"))
 
 
@@ -54,15 +69,17 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_gui(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("gui", help="the live window: events, network input, prediction, controls, recording",
                        description="Open the window on a recording or the camera (or on nothing: choose one in the "
                                    "window). Settings come from the config file (--config, $LIVEGESTURE_CONFIG or "
                                    "~/.config/livegesture/config.toml) and are saved there on close.")
-    p.add_argument("source", nargs="?", default=None, help="recording path, or 'camera' / 'camera:SERIAL'")
+    p.add_argument("source", nargs="?", default=None, help=SOURCE_HELP)
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
-    for name in ("model", "backend", "remote"):
-        p.add_argument("--" + name, **_setting_options()[name])
+    add_setting_options(p, ("model", "backend", "remote"))
     p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
 
 
@@ -123,6 +140,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
     p.add_argument("--device", help=f"torch device: auto, cpu, cuda (default {t.device})")
     p.add_argument("--limit", type=int, default=None, help="use at most this many samples per split (quick runs)")
+    p.add_argument("--live-windows", action="store_true",
+                   help="train on windows drawn from the continuous recordings as the live pipeline makes them "
+                        "(random offsets, idle periods with silence as the target, whole gestures mixed in) "
+                        "instead of whole gestures only")
+    p.add_argument("--events-per-frame", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="with --live-windows: range of events per frame drawn (default 500 1600)")
+    p.add_argument("--windows-per-epoch", type=int, default=2400,
+                   help="with --live-windows: windows drawn afresh each epoch (default %(default)s)")
+    p.add_argument("--validation-windows", type=int, default=600,
+                   help="with --live-windows: windows drawn once from the test split (default %(default)s)")
     p.add_argument("--note", default=None, help="free text kept in the model's training metadata "
                                                 "(e.g. how the dataset was made)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -149,6 +176,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     from livegesture.sources.dataset import LIGHTING_CONDITIONS
+    from livegesture.synth.gestures import TIMINGS
 
     p = sub.add_parser("synth", help="generate labelled synthetic DVS Gesture recordings (no camera needed)",
                        description="Render people performing the 11 DVS Gesture classes, emulate a DVS128 "
@@ -159,8 +187,12 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     def common(q: argparse.ArgumentParser, workers: int) -> None:
         q.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
         q.add_argument("--workers", type=int, default=workers, help=f"processes (default {workers})")
-        q.add_argument("--gesture-seconds", type=float, nargs=2, default=(3.5, 5.0), metavar=("MIN", "MAX"),
-                       help="range of a gesture's labelled duration (default 3.5 5.0)")
+        q.add_argument("--timing", choices=TIMINGS, default="dvsgesture",
+                       help="dvsgesture: the real dataset's timing (gestures 6-10 s, pauses 1-6 s, some back to "
+                            "back, tempo varying per clip, a person fidgeting between gestures); short: the "
+                            "original quick timing (gestures 3.5-5 s, short still pauses). Default dvsgesture")
+        q.add_argument("--gesture-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                       help="range of a gesture's labelled duration (default: the timing's, 6 10 or 3.5 5)")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = synth.add_parser("dataset", help="a folder in IBM's DVS Gesture layout (AEDAT 3.1, labels, splits)",
@@ -190,28 +222,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_lazy("livegesture.synth.command", "recording"))
 
 
-# Pipeline settings as options of ``run``, ``eval`` and ``tune``: named as PipelineSettings' fields,
-# None = "from the config file" (livegesture.commands.settings_from_args).
-_SETTING_TYPES: dict[str, dict] = {
-    "model": {"metavar": "FILE"}, "backend": {}, "events_per_frame": {"type": int}, "frames_per_window": {"type": int},
-    "clear_every": {"type": int}, "drain_steps": {"type": int}, "mode": {}, "smoothing": {"type": int},
-    "min_confidence": {"type": float}, "min_output_spikes": {"type": int}, "switch_margin": {"type": float},
-    "noise_filter": {"action": argparse.BooleanOptionalAction}, "remote": {"metavar": "HOST:PORT"},
-}
-
-
-def _setting_options() -> dict[str, dict]:
-    """argparse options of every pipeline setting, with the help the window shows too."""
-    from livegesture.pipeline.settings import SETTING_HELP
-
-    return {name: {**options, "help": SETTING_HELP[name]} for name, options in _SETTING_TYPES.items()}
-
-
 def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     from livegesture.events import available_cores
 
-    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat/.aedat4 recordings with "
-                                  "_labels.csv sidecars, or one such recording")
+    p.add_argument("source", help="a DVS Gesture folder (IBM layout), a folder of .aedat (AEDAT 2.0 or 3.1) / "
+                                  ".aedat4 recordings with _labels.csv sidecars, or one such recording")
     p.add_argument("--split", choices=("test", "train", "all"), default="test",
                    help="split of a DVS Gesture folder (default: %(default)s)")
     p.add_argument("--workers", type=int, default=available_cores(),
@@ -224,6 +239,8 @@ def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.options import add_setting_options
+
     p = sub.add_parser("eval", help="accuracy of a model on labelled recordings, per sample or streaming",
                        description="Per sample (default): each labelled gesture as the reference deploys it (the "
                                    "model's frames per sample, clear, steps + drain steps, argmax of the output "
@@ -238,15 +255,16 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-checkpoint", metavar="PT",
                    help="training checkpoint (best-float.pt) whose torch model is evaluated on the same gestures, "
                         "so that the conversion loss shows")
-    s = p.add_argument_group("model and live-pipeline settings (default: from the config file; the window "
-                             "settings matter with --streaming)")
-    for name, options in _setting_options().items():
-        s.add_argument("--" + name.replace("_", "-"), **options)
+    add_setting_options(p.add_argument_group("model and live-pipeline settings (default: from the config file; the "
+                                             "window settings matter with --streaming)"), live=False)
+    _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS
+    from livegesture.pipeline.options import add_setting_options, option_help
+    from livegesture.pipeline.settings import SETTING_SPECS
 
     p = sub.add_parser("tune", help="sweep the live pipeline's window settings; save the best to the config",
                        description="Run the streaming evaluation at every point of a grid of settings, report "
@@ -255,8 +273,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
                                    "file the GUI reads. Options not given keep the default grid's values.")
     _add_evaluation_common(p, "runs/tune")
     p.add_argument("--no-write", action="store_true", help="report only; leave the config file alone")
-    for name in ("model", "backend"):
-        p.add_argument("--" + name, **_setting_options()[name])
+    add_setting_options(p, ("model", "backend"))
     g = p.add_argument_group("grid: values to try per setting")
     for name in TUNED_SETTINGS:
         default = DEFAULT_GRID.get(name)
@@ -264,9 +281,9 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
             shown = " ".join(key for key, value in SWITCH_VALUES.items() if value in (default or ()))
             extra = {"choices": tuple(SWITCH_VALUES)}
         else:
-            shown, extra = " ".join(map(str, default or ())), {"type": int}
+            shown, extra = " ".join(map(str, default or ())), {"type": SETTING_SPECS[name].kind}
         g.add_argument("--" + name.replace("_", "-"), dest=GRID_PREFIX + name, nargs="+", metavar="V", **extra,
-                       help=f"{_setting_options()[name]['help']} (default: {shown or 'from the config'})")
+                       help=f"{option_help(SETTING_SPECS[name])} (default: {shown or 'from the config'})")
     p.set_defaults(handler=_lazy("livegesture.evaluate.command", "tune"))
 
 

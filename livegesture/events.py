@@ -32,6 +32,12 @@ class LivegestureError(Exception):
     """An error whose message is written for the user: the CLI and the GUI show it as it is."""
 
 
+def error_message(stage: str, err: BaseException) -> str:
+    """A one-line message for a failure in ``stage``: a user-facing error as it is, others with their type."""
+    text = str(err) if isinstance(err, LivegestureError) else f"{type(err).__name__}: {err}"
+    return f"{stage}: {text}"
+
+
 class EventFormatError(LivegestureError, ValueError):
     """Events or a recording that cannot be used; the message names the source."""
 

@@ -32,12 +32,16 @@ NET_INPUT_SIZE = 63
 
 DEFAULT_EVENTS_PER_FRAME = 2_000
 """Events per frame of the sliding integrator: about a tenth of a gesture's events."""
-DEFAULT_FRAMES_PER_WINDOW = 10
+TIMESTEPS = 10
+"""Frames per sample in the reference deployment (SpikingJelly ``frames_number=10``)."""
+DEFAULT_FRAMES_PER_WINDOW = TIMESTEPS
 """Frames per window, as the reference's 10 frames per sample."""
 
 CHANNELS = 2
 OFF, ON = 0, 1
 """Channel index of each polarity (channel = p)."""
+INPUT_SHAPE: tuple[int, int, int] = (CHANNELS, NET_INPUT_SIZE, NET_INPUT_SIZE)
+"""Network input: one axon per (channel, y, x) of a binarized frame."""
 
 
 def _source_indices(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:

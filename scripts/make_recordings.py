@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livegesture.synth.generate import SynthSettings
-from livegesture.synth.gestures import parse_class
+from livegesture.synth.gestures import TimingModel, parse_class
 from livegesture.synth.writers import write_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "recordings"
 SEED = 1000
-SETTINGS = SynthSettings(gesture_seconds=(2.5, 3.5))
+SETTINGS = SynthSettings(timing=TimingModel(gesture_seconds=(2.5, 3.5)))
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """Screenshots of the window on the shipped demo recording, for the README.
 
-Runs offscreen (no display needed) at real-time speed and saves, at moments when the
-prediction is confident and right:
+Runs the window in an X server (Qt's xcb platform) at real-time speed and saves what the X
+server shows of it, at moments when the prediction is confident and right:
 
 * ``docs/img/gui_prediction.png``: the display alone (settings panel hidden);
 * ``docs/img/gui_controls.png``: with the settings panel and a recording in progress,
   the current gesture marked with its number key.
 
-Usage: ``.venv/bin/python scripts/screenshots.py [--out docs/img]``. The config file used is a
+Usage, without a display: ``xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python
+scripts/screenshots.py [--out docs/img]`` (Debian's ``xvfb``). The config file used is a
 temporary one: the user's settings are neither read nor changed.
 """
 
@@ -20,17 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtTest
 
-from PySide6 import QtCore, QtTest  # noqa: E402
-
-from livegesture.commands import DEMO_RECORDING  # noqa: E402
-from livegesture.evaluate.metrics import NO_GESTURE  # noqa: E402
-from livegesture.gui.app import application, open_window  # noqa: E402
-from livegesture.evaluate.metrics import true_label_at  # noqa: E402
-from livegesture.gui.text import LABEL_KEYS  # noqa: E402
-from livegesture.gui.window import MainWindow  # noqa: E402
-from livegesture.pipeline.settings import PipelineSettings  # noqa: E402
+from livegesture.commands import DEMO_RECORDING
+from livegesture.display.text import LABEL_KEYS
+from livegesture.gui.app import application, open_window
+from livegesture.gui.window import MainWindow
+from livegesture.pipeline.settings import PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWCASE_CONFIDENCE = 0.7
@@ -50,13 +47,11 @@ def predicted(window: MainWindow) -> int | None:
 
 
 def confident_and_right(window: MainWindow, min_confidence: float) -> bool:
-    update = window.last_update
-    labels = window.pipeline.source.labels if window.pipeline else None
-    if update is None or update.prediction is None or not labels:
+    display = window.display
+    decision = display.prediction if display is not None else None
+    if decision is None or display.true_label is None:
         return False
-    decision = update.prediction
-    truth = true_label_at(labels, window.now_us)
-    return truth != NO_GESTURE and decision.label == truth and decision.confidence >= min_confidence
+    return decision.label == display.true_label and decision.confidence >= min_confidence
 
 
 def wait_for(app, condition, timeout_s: float = TIMEOUT_S) -> bool:
@@ -71,7 +66,9 @@ def wait_for(app, condition, timeout_s: float = TIMEOUT_S) -> bool:
 
 
 def save(window: MainWindow, path: Path, found: bool) -> None:
-    window.grab().save(str(path))
+    """What the X server shows of the window (its client area), once the latest refresh is painted."""
+    window.repaint()  # synchronous: the X server has the latest state before the grab
+    window.screen().grabWindow(window.winId()).save(str(path))
     print(f"{path}{'' if found else ' (no confident, right prediction within the time limit)'}")
 
 
@@ -79,6 +76,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img", help="folder for the PNG files")
     args = parser.parse_args()
+    if not os.environ.get("DISPLAY"):
+        parser.error('needs an X display: run it as xvfb-run -a -s "-screen 0 1920x1080x24" ' + " ".join(sys.argv))
+    os.environ["QT_QPA_PLATFORM"] = "xcb"  # a real X window, not the offscreen platform
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["LIVEGESTURE_CONFIG"] = str(Path(scratch) / "config.toml")

@@ -145,13 +145,25 @@ def test_davis346_round_trip_reads_its_sensor_size(tmp_path):
 @pytest.mark.parametrize("source_line, expected", [
     (b"#Source 1: DAVIS346B\r\n", (346, 260)),
     (b"#Source 2: DAVIS240C\r\n", (240, 180)),
-    (b"#Source 1: SomeOtherCamera\r\n", (128, 128)),
+    (b"#Source 2: Davis240C\r\n", (240, 180)),
+    (b"#Source 1: davis640\r\n", (640, 480)),
+    (b"#Source 1: DVXplorer Lite\r\n", (320, 240)),
+    (b"#Source 1: DVXplorer\r\n", (640, 480)),
+    (b"#Source 1: File,dvsSizeX=304,dvsSizeY=240,apsSizeX=0,apsSizeY=0\r\n", (304, 240)),
     (b"", (128, 128)),
 ])
 def test_sensor_size_from_header(tmp_path, source_line, expected):
     path = tmp_path / "source.aedat"
     path.write_bytes(b"#!AER-DAT3.1\r\n" + source_line + b"#!END-HEADER\r\n" + packet([(word(1, 1, 1), 1)]))
     assert read_aedat3(path).sensor_size == expected
+
+
+def test_unknown_camera_without_size_fields_is_named(tmp_path):
+    path = tmp_path / "source.aedat"
+    path.write_bytes(b"#!AER-DAT3.1\r\n#Source 1: SomeOtherCamera\r\n#!END-HEADER\r\n" + packet([(word(1, 1, 1), 1)]))
+    with pytest.raises(EventFormatError, match="unknown camera 'SomeOtherCamera' in the header") as info:
+        read_aedat3(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_empty_recording_reads_as_zero_events(tmp_path):
@@ -202,8 +214,9 @@ GOOD_PACKET = packet([(word(1, 2, 1), 10), (word(3, 4, 0), 20)])
     (HEADER + packet([(0, 0)], event_type=0)[:-1], "1 bytes missing"),
     (HEADER + packet([(word(1, 2, 1), 10)], size=4), f"polarity packet at byte {len(HEADER)} has eventSize 4"),
     (HEADER + packet([(word(200, 2, 1), 10)]), "outside the 128x128 sensor"),
-    (HEADER + packet([(word(1, 2, 1), 10), (word(1, 2, 1), 5)]), "not sorted"),
-    (HEADER + packet([(word(1, 2, 1), 10)], overflow=1) + packet([(word(1, 2, 1), 20)]), "not sorted"),
+    (HEADER + packet([(word(1, 2, 1), 10), (word(1, 2, 1), 5)]),
+     "timestamp reset at event 1: time goes from 10 us back to 5 us"),
+    (HEADER + packet([(word(1, 2, 1), 10)], overflow=1) + packet([(word(1, 2, 1), 20)]), "timestamp reset at event 1"),
 ])
 def test_bad_input_names_file_and_problem(tmp_path, content, problem):
     path = tmp_path / "bad_recording.aedat"

@@ -140,7 +140,10 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     assert evaluation.to_dict()["interrupted"]
 
 
-def test_a_process_pool_gives_the_same_results_and_stops_on_ctrl_c(tmp_path):
+def test_a_process_pool_gives_the_same_results_and_stops_on_ctrl_c(tmp_path, monkeypatch):
+    from livegesture.evaluate import pool
+
+    monkeypatch.setattr(pool, "POOL_STARTUP_S", 0.0)  # the pool always pays: its workers run
     model = forced_model(tmp_path)
     for name, case in (("a", HAND_CASE[:3]), ("b", HAND_CASE[3:])):
         write_gestures(tmp_path / f"{name}.aedat", case)
@@ -270,3 +273,62 @@ def test_cli_evaluates_the_test_split_of_a_dataset_folder(tmp_path, capsys):
     assert "50.0 % (3 of 6 gestures)" in printed and "user02_natural.aedat" in printed
     assert main(["eval", str(tmp_path), "--model", str(model), "--backend", "nonsense", "-o", str(out)]) == 2
     assert "backend" in capsys.readouterr().err
+
+
+def test_cli_exits_non_zero_when_nothing_was_evaluated(tmp_path, capsys):
+    model = forced_model(tmp_path)
+    recording = tmp_path / "late.aedat"
+    write_aedat3(recording, forced_events([0], 10, 1_000, 1_000), DVS128_SIZE)
+    write_labels(labels_path_for(recording), [GestureSegment(0, 50_000_000, 60_000_000)])  # after every event
+    assert main(["eval", str(recording), "--model", str(model), "--backend", "fast", "--workers", "1",
+                 "-o", str(tmp_path / "report"), "--no-progress"]) == 1
+    assert "nothing was evaluated (1 gestures skipped" in capsys.readouterr().out
+
+
+def test_a_davis346_jaer_recording_is_evaluated_through_its_region_of_interest(tmp_path):
+    """The hand case's events moved to (100 + x, 50 + y) of a DAVIS346 and written as AEDAT 2.0:
+    with the 128x128 ROI at (100, 50) the network sees exactly the DVS128 frames."""
+    from livegesture.sources.aedat2 import write_aedat2
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "dvs128.aedat", HAND_CASE)
+    events = read_aedat3(tmp_path / "dvs128.aedat").events.copy()
+    events["x"] += 100
+    events["y"] += 50
+    davis = tmp_path / "davis" / "user01_led.aedat"
+    davis.parent.mkdir()
+    write_aedat2(davis, events, "eu.seebetter.ini.chips.davis.Davis346B")
+    (davis.parent / "user01_led_labels.csv").write_text(labels_path_for(tmp_path / "dvs128.aedat").read_text())
+    out = tmp_path / "report"
+    assert main(["eval", str(davis), "--model", str(model), "--backend", "fast", "--workers", "1", "--roi", "100",
+                 "50", "128", "-o", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
+
+
+def test_a_recording_with_a_reset_is_evaluated_with_its_labels_moved(tmp_path, capsys):
+    """The hand case's second half restarted near t = 0 (a camera restart), its label rows in the
+    restarted time: refused by default, and with --on-reset split the same predictions as before."""
+    model = forced_model(tmp_path)
+    segments = write_gestures(tmp_path / "whole.aedat", HAND_CASE)
+    events = read_aedat3(tmp_path / "whole.aedat").events
+    cut = int(np.searchsorted(events["t"], segments[3].start_us))
+    offset = segments[3].start_us - 1_000  # the restarted camera's clock reads 1,000 us at gesture 4
+    later = events[cut:].copy()
+    later["t"] -= offset
+    first, second = tmp_path / "first.aedat", tmp_path / "second.aedat"
+    write_aedat3(first, events[:cut], DVS128_SIZE)
+    write_aedat3(second, later, DVS128_SIZE)
+    end_of_header = b"#!END-HEADER\r\n"
+    recording = tmp_path / "restarted" / "user01_led.aedat"
+    recording.parent.mkdir()
+    recording.write_bytes(first.read_bytes() + second.read_bytes().split(end_of_header, 1)[1])
+    moved = [*segments[:3], *(GestureSegment(s.label, s.start_us - offset, s.end_us - offset) for s in segments[3:])]
+    write_labels(labels_path_for(recording), moved)
+    args = ["eval", str(recording), "--model", str(model), "--backend", "fast", "--workers", "1", "--no-progress"]
+    assert main([*args, "-o", str(tmp_path / "refused")]) == 1
+    assert "timestamp reset at event" in capsys.readouterr().out
+    out = tmp_path / "report"
+    assert main([*args, "--on-reset", "split", "-o", str(out)]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS

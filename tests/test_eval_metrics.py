@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from livegesture.evaluate.grid import Grid, best_point, pareto_front
-from livegesture.evaluate.metrics import ClassScores, OnsetCurve, StreamScore, active_segment, score_stream
-from livegesture.sources.labels import GestureSegment
+from livegesture.evaluate.metrics import ClassScores, OnsetCurve, StreamScore, score_stream
+from livegesture.sources.labels import GestureSegment, active_segment
 
 
 def test_confusion_matrix_and_class_accuracy():

@@ -19,15 +19,18 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from livegesture.evaluate.metrics import score_stream  # noqa: E402
 from livegesture.gui.images import BACKGROUND_RGB, frame_rgb  # noqa: E402
-from livegesture.gui.text import WAITING_TEXT, accuracy_text  # noqa: E402
+from livegesture.display.text import NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, accuracy_text, confidence_text  # noqa: E402
+from livegesture.gui import window as window_module  # noqa: E402
 from livegesture.gui.window import MainWindow  # noqa: E402
 from livegesture.model.files import load_model  # noqa: E402
+from livegesture.pipeline import engine as engine_module  # noqa: E402
 from livegesture.pipeline.engine import decide_stream  # noqa: E402
-from livegesture.pipeline.settings import PipelineSettings, load_settings  # noqa: E402
+from livegesture.pipeline.options import option_help  # noqa: E402
+from livegesture.pipeline.settings import SETTING_SPECS, PipelineSettings, load_settings  # noqa: E402
 from livegesture.sources import open_source  # noqa: E402
 from livegesture.sources.base import EventSource  # noqa: E402
 from livegesture.sources.camera import CameraError  # noqa: E402
-from livegesture.sources.labels import NUM_CLASSES, GestureSegment  # noqa: E402
+from livegesture.sources.labels import CLASS_NAMES, NO_GESTURE_NAME, NUM_CLASSES, GestureSegment  # noqa: E402
 from test_camera import SERIAL, FakeBus, FakeCamera  # noqa: E402 (the fake USB bus of the camera tests)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,11 +136,11 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
     window = make_window(FAST.replace(speed=1.0, lossless=False))
     assert window.open_source(str(DEMO))
     panel = window.settings_panel
-    panel.spins["events_per_frame"].setValue(1500)
-    panel.spins["clear_every"].setValue(8)
-    panel.spins["drain_steps"].setValue(4)
-    panel.spins["frames_per_window"].setValue(6)
-    panel.noise_filter.setChecked(True)
+    panel.controls["events_per_frame"].setValue(1500)
+    panel.controls["clear_every"].setValue(8)
+    panel.controls["drain_steps"].setValue(4)
+    panel.controls["frames_per_window"].setValue(6)
+    panel.controls["noise_filter"].setChecked(True)
     window.speed.setCurrentIndex(window.speed.findData(2.0))
     window.speed.activated.emit(window.speed.currentIndex())
     settings = window.pipeline.settings
@@ -150,11 +153,11 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
                     timeout=TIMEOUT_MS)
 
     # an invalid combination is refused in the window, and the control goes back
-    panel.spins["clear_every"].setValue(1)
-    panel.mode.setCurrentText("staggered")
+    panel.controls["clear_every"].setValue(1)
+    panel.controls["mode"].setCurrentText("staggered")
     assert "clear_every" in window.banner.message.text() and window.banner.isVisible()
-    assert panel.mode.currentText() == "periodic" and window.pipeline.settings.mode == "periodic"
-    panel.spins["clear_every"].setValue(8)
+    assert panel.controls["mode"].currentText() == "periodic" and window.pipeline.settings.mode == "periodic"
+    panel.controls["clear_every"].setValue(8)
 
     window.close()
     assert load_settings(config) == settings.replace(clear_every=8)
@@ -163,10 +166,10 @@ def test_controls_change_the_running_pipeline_and_persist(make_window, qtbot, co
 def test_a_backend_that_cannot_run_the_model_is_reported_and_reverted(make_window, qtbot):
     window = make_window(FAST.replace(speed=1.0, lossless=False))
     assert window.open_source(str(DEMO))
-    window.settings_panel.backend.setCurrentText("simplesim")  # dense matrices: refused for this net
+    window.settings_panel.controls["backend"].setCurrentText("simplesim")  # dense matrices: refused for this net
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT_MS)
     assert "simpleSim" in window.banner.message.text() and "fast" in window.banner.message.text()
-    qtbot.waitUntil(lambda: window.settings_panel.backend.currentText() == "fast", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.settings_panel.controls["backend"].currentText() == "fast", timeout=TIMEOUT_MS)
     assert window.pipeline.settings.backend == "fast" and window.last_update.running
 
 
@@ -362,6 +365,162 @@ def test_demo_opens_the_window_when_there_is_a_display(qtbot, config, monkeypatc
         window.deleteLater()
 
 
+def test_the_region_of_interest_is_drawn_and_dragged_on_a_larger_sensor(make_window, qtbot, tmp_path):
+    from livegesture.events import make_events
+    from livegesture.sources.aedat2 import write_aedat2
+
+    rng = np.random.default_rng(1)
+    n = 50_000
+    path = tmp_path / "davis.aedat"
+    write_aedat2(path, make_events(np.sort(rng.integers(0, 5_000_000, n)), rng.integers(0, 346, n),
+                                   rng.integers(0, 260, n), rng.integers(0, 2, n)),
+                 "eu.seebetter.ini.chips.davis.Davis346B")
+    window = make_window(FAST.replace(speed=1.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    assert not window.overlay_panel.roi.isVisible()  # a DVS128: the whole sensor, nothing to draw
+    assert window.open_source(str(path))
+    roi = window.overlay_panel.roi
+    assert roi.isVisible() and tuple(roi.pos()) == (43, 0) and tuple(roi.size()) == (260, 260)
+    assert "from 260\u00d7260 at (43, 0)" in window.frame_panel.title.text
+    roi.setPos((10, 0))  # a drag ends with sigRegionChangeFinished
+    assert window.pipeline.settings.roi == (10, 0, 260)
+    assert "from 260\u00d7260 at (10, 0)" in window.frame_panel.title.text
+    panel = window.settings_panel
+    panel.controls["noise_filter_kind"].setCurrentText("k-nearest")
+    panel.controls["noise_filter_window_us"].setValue(5000)
+    panel.controls["noise_filter"].setChecked(True)
+    settings = window.pipeline.settings
+    assert (settings.noise_filter, settings.noise_filter_kind, settings.noise_filter_window_us) == (
+        True, "k-nearest", 5000)
+    qtbot.waitUntil(lambda: "noise filter keeps" in window.stats_label.text(), timeout=TIMEOUT_MS)
+
+
+def test_before_any_source_the_window_says_how_to_open_one(make_window):
+    window = make_window()
+    assert window.prediction.name.text() == NO_SOURCE_TEXT
+    assert window.prediction.confidence.text() == NO_SOURCE_HINT == window.state_label.text()
+    assert not window.redrawing  # nothing to draw
+
+
+def test_the_confidence_says_what_it_is_and_the_timeline_has_a_key(make_window, qtbot):
+    window = make_window()
+    assert window.open_source(str(DEMO))
+    qtbot.waitUntil(lambda: window.last_update is not None and window.last_update.finished, timeout=TIMEOUT_MS)
+    decision = window.last_update.prediction
+    assert window.prediction.confidence.text() == confidence_text(decision.confidence)
+    assert window.prediction.confidence.text().endswith("% of the output spikes")
+    assert "calibrated" in window.prediction.confidence.toolTip()
+    legend = window.legend.text().replace("&nbsp;", " ")
+    assert all(name in legend for name in (*CLASS_NAMES, NO_GESTURE_NAME))
+    assert [legend.index(name) for name in CLASS_NAMES] == sorted(legend.index(name) for name in CLASS_NAMES)
+
+
+def test_the_redraw_stops_when_the_replay_has_ended_and_starts_again_with_it(make_window, qtbot):
+    window = make_window()
+    assert window.open_source(str(DEMO))
+    assert window.redrawing
+    qtbot.waitUntil(lambda: not window.redrawing, timeout=TIMEOUT_MS)
+    assert window.last_update.finished and window.state_label.text().startswith("end of")
+    window.play_action.trigger()
+    assert window.redrawing
+
+
+def test_space_in_a_spin_box_pauses_instead_of_blanking_it(make_window, qtbot):
+    window = make_window(FAST.replace(speed=1.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    qtbot.waitUntil(lambda: events_in(window) > 0, timeout=TIMEOUT_MS)
+    spin = window.settings_panel.controls["clear_every"]
+    spin.setFocus()
+    qtbot.keyClick(spin, QtCore.Qt.Key.Key_Space)
+    assert window.pipeline.paused and spin.text() == "10" and window.play_action.text() == "Play"
+    qtbot.waitUntil(lambda: window.state_label.text().startswith("paused"), timeout=TIMEOUT_MS)
+    qtbot.keyClick(spin, QtCore.Qt.Key.Key_Space)
+    assert not window.pipeline.paused and spin.text() == "10"
+    qtbot.waitUntil(lambda: window.state_label.text().startswith("playing"), timeout=TIMEOUT_MS)
+
+
+def test_record_opens_in_an_existing_folder_and_stop_reports_what_was_written(make_window, qtbot, tmp_path,
+                                                                             monkeypatch):
+    folder = tmp_path / "not yet" / "recordings"
+    monkeypatch.setattr(window_module, "DEFAULT_RECORDINGS_DIR", folder)
+    asked = []
+
+    def save_dialog(parent, caption, proposed, filter):
+        asked.append((Path(proposed).parent, Path(proposed).parent.is_dir()))
+        return proposed, ""
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", save_dialog)
+    window = make_window(FAST.replace(speed=2.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    window.record_action.trigger()
+    assert asked == [(folder, True)]  # the dialog is told a folder that exists, so it opens there
+    recorder = window.pipeline.recorder
+    qtbot.keyClick(window, "1")
+    qtbot.waitUntil(lambda: recorder.events_written > 5_000, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
+    assert "1 gesture marked" in window.recording_label.text()
+    window.record_action.trigger()
+    with open_source(recorder.path) as recording:
+        written = sum(len(batch) for batch in recording)
+    assert written == recorder.events_written > 5_000
+    assert window.statusBar().currentMessage() == (f"recorded {written:,} events to {recorder.path.name}, "
+                                                   f"1 gesture to {recorder.labels_path.name}")
+    assert str(recorder.labels_path) in window.recording_label.text()  # the whole path, wrapped
+
+
+def test_a_refused_backend_asked_for_twice_is_refused_twice_and_auto_is_kept(make_window, qtbot, config):
+    window = make_window(FAST.replace(backend="auto", speed=1.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    combo = window.settings_panel.controls["backend"]
+    for _ in range(2):
+        window.banner.hide()
+        combo.setCurrentText("cri")  # no CRI hardware here
+        qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
+        assert window.banner.message.text().startswith("settings: ") and "CRI" in window.banner.message.text()
+        qtbot.waitUntil(lambda: combo.currentText() == "auto", timeout=TIMEOUT_MS)
+        assert window.settings.backend == "auto" and window.last_update.backend == "fast"
+    window.close()
+    assert load_settings(config).backend == "auto"
+
+
+def test_a_slow_backend_switch_shows_that_it_loads(make_window, qtbot, monkeypatch):
+    release = threading.Event()
+    real = engine_module.make_backend
+
+    def slow(name, network, **options):
+        if name == "fast-sparse":
+            release.wait(TIMEOUT_MS / 1000)
+        return real(name, network, **options)
+
+    monkeypatch.setattr(engine_module, "make_backend", slow)
+    window = make_window(FAST.replace(speed=1.0, lossless=False))
+    assert window.open_source(str(DEMO))
+    qtbot.waitUntil(lambda: window.last_update is not None and window.last_update.backend == "fast",
+                    timeout=TIMEOUT_MS)  # the first engine runs before the switch
+    panel = window.settings_panel
+    panel.controls["backend"].setCurrentText("fast-sparse")
+    qtbot.waitUntil(lambda: window.state_label.text().startswith("loading backend fast-sparse"), timeout=TIMEOUT_MS)
+    assert not panel.controls["backend"].isEnabled() and not panel.controls["model"].isEnabled()
+    assert panel.controls["backend"].currentText() == "fast-sparse" and window.last_update.backend == "fast"
+    release.set()
+    qtbot.waitUntil(lambda: window.last_update.backend == "fast-sparse", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: panel.controls["backend"].isEnabled(), timeout=TIMEOUT_MS)
+    assert window.settings.backend == "fast-sparse"
+    qtbot.waitUntil(lambda: window.state_label.text().endswith("(fast-sparse backend)"), timeout=TIMEOUT_MS)
+
+
+def test_the_panel_is_the_schema(make_window):
+    panel = make_window().settings_panel
+    for name, control in panel.controls.items():
+        spec = SETTING_SPECS[name]
+        assert option_help(spec) == control.toolTip() or name == "model"
+        if isinstance(control, QtWidgets.QAbstractSpinBox):
+            assert (control.minimum(), control.maximum()) == (spec.low, spec.high)
+        if isinstance(control, QtWidgets.QComboBox):
+            assert tuple(control.itemText(k) for k in range(control.count())) == spec.choices
+    assert set(panel.controls) == set(SETTING_SPECS) - {"speed", "roi"}  # the toolbar's and the event view's
+
+
 def test_the_remote_field_switches_to_a_server_and_an_unreachable_one_is_reported(make_window, qtbot, monkeypatch,
                                                                                    tmp_path):
     from livegesture.remote.server import Server
@@ -376,7 +535,7 @@ def test_the_remote_field_switches_to_a_server_and_an_unreachable_one_is_reporte
     try:
         window = make_window(FAST.replace(speed=1.0, lossless=False))
         assert window.open_source(str(DEMO))
-        field = window.settings_panel.remote
+        field = window.settings_panel.controls["remote"]
         field.setText("127.0.0.1:1")
         field.editingFinished.emit()
         qtbot.waitUntil(lambda: "no answer from 127.0.0.1:1" in window.banner.message.text(), timeout=TIMEOUT_MS)

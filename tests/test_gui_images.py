@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livegesture.evaluate.metrics import NO_GESTURE, RunningAccuracy, score_stream, true_label_at
+from livegesture.display.state import RunningAccuracy
+from livegesture.evaluate.metrics import score_stream
 from livegesture.events import make_events
-from livegesture.gui.history import (
+from livegesture.display.timeline import (
     DecisionTimeline,
     Run,
     decision_runs,
@@ -23,7 +24,7 @@ from livegesture.gui.images import (
     frame_rgb,
     polarity_rgb,
 )
-from livegesture.sources.labels import NUM_CLASSES, GestureSegment
+from livegesture.sources.labels import NUM_CLASSES, GestureSegment, true_label_at
 
 HALF = 1_000
 
@@ -80,8 +81,8 @@ def test_overlay_lights_new_events_and_fades_old_ones_by_event_time():
 
 
 def test_decision_runs_merge_equal_labels_and_run_to_the_end():
-    runs = decision_runs([0, 10, 20, 20, 40], [3, 3, NO_GESTURE, 5, 5], end_us=55)
-    # the decision at 20 labelled NO_GESTURE is replaced at once by the one at 20 labelled 5
+    runs = decision_runs([0, 10, 20, 20, 40], [3, 3, None, 5, 5], end_us=55)
+    # the decision at 20 labelled None is replaced at once by the one at 20 labelled 5
     assert runs == [Run(0, 20, 3), Run(20, 55, 5)]
     assert decision_runs([], [], 100) == []
 
@@ -90,7 +91,7 @@ def test_timeline_keeps_its_span_and_clips_the_first_run():
     timeline = DecisionTimeline(span_us=100, max_decisions=1000)
     for t, label in [(0, 1), (50, 1), (120, None), (180, 2)]:
         timeline.add(t, label)
-    assert timeline.runs(200) == [Run(100, 120, 1), Run(120, 180, NO_GESTURE), Run(180, 200, 2)]
+    assert timeline.runs(200) == [Run(100, 120, 1), Run(120, 180, None), Run(180, 200, 2)]
     assert len(timeline) == 3  # the decision at 0 is forgotten, the one at 50 still starts the window
     bounded = DecisionTimeline(span_us=10**9, max_decisions=5)
     for t in range(100):
@@ -101,11 +102,11 @@ def test_timeline_keeps_its_span_and_clips_the_first_run():
 def test_truth_runs_and_true_label():
     segments = [GestureSegment(4, 100, 200), GestureSegment(7, 300, 400), GestureSegment(2, 350, 380)]
     assert truth_runs(segments, 150, 360) == [Run(150, 200, 4), Run(300, 360, 7), Run(350, 360, 2)]
-    assert true_label_at(segments, 99) == NO_GESTURE
+    assert true_label_at(segments, 99) == None
     assert true_label_at(segments, 100) == 4
-    assert true_label_at(segments, 200) == NO_GESTURE
+    assert true_label_at(segments, 200) == None
     assert true_label_at(segments, 360) == 2  # overlapping: the latest to start
-    assert true_label_at([], 5) == NO_GESTURE
+    assert true_label_at([], 5) == None
 
 
 def test_running_accuracy_in_chunks_equals_the_evaluation_score():

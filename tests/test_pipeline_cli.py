@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from livegesture.cli import main
-from livegesture.pipeline.settings import CONFIG_ENV, PipelineSettings, load_settings
+from livegesture.cli import build_parser, main
+from livegesture.pipeline.options import option_help, settings_from_args
+from livegesture.pipeline.settings import CONFIG_ENV, SETTING_SPECS, PipelineSettings, load_settings
 from livegesture.sources import open_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,14 +80,43 @@ def test_paced_headless_run_prints_the_running_prediction_once_a_second(capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--clear-every", "0"], "setting clear_every must be at least 1"),
+    (["--clear-every", "0"], "setting clear_every must be in 1-1,000"),
     (["--mode", "sometimes"], "setting mode must be one of periodic, staggered"),
     (["--model", "nowhere.npz"], "nowhere.npz: no such model file"),
+    (["--drain-steps", "101"], "setting drain_steps must be in 0-100, got 101"),
+    (["--events-per-frame", "10000001"], "setting events_per_frame must be in 1-10,000,000"),
+    (["--noise-filter-kind", "median"], "setting noise_filter_kind must be one of background-activity, fast-decay"),
+    (["--noise-filter-window-us", "0"], "setting noise_filter_window_us must be in 1-10,000,000, got 0"),
+    (["--roi", "0", "0", "200"], "does not fit the 128x128 sensor"),
+    (["--roi", "0", "0", "0"], "setting roi must have a SIDE of at least 1"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, options, message):
     assert main(["run", str(RECORDING), "--headless", *options]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_options_are_the_settings_schema():
+    parsers = build_parser()._subparsers._group_actions[0].choices
+
+    def options(command: str) -> dict[str, str]:
+        return {action.dest: action.help for action in parsers[command]._actions if action.dest in SETTING_SPECS}
+    assert options("run") == {name: option_help(spec) for name, spec in SETTING_SPECS.items()}
+    assert set(options("eval")) == set(SETTING_SPECS) - {"speed", "lossless"}  # a live run's only
+    assert set(options("gui")) == set(options("tune")) == {"model", "backend"}
+    assert option_help(SETTING_SPECS["smoothing"]).endswith("(1-100)")
+    assert set(options("info")) == {"roi"}
+
+
+def test_the_roi_option_takes_x_y_side_into_the_tuple_setting(private_config):
+    parser = build_parser()
+    roi = next(action for action in parser._subparsers._group_actions[0].choices["run"]._actions
+               if action.dest == "roi")
+    assert (roi.nargs, roi.metavar) == (3, ("X", "Y", "SIDE")) and roi.help.endswith("(0-65,535)")
+    args = parser.parse_args(["run", str(RECORDING), "--roi", "4", "5", "100"])
+    assert settings_from_args(args).roi == (4, 5, 100) == load_settings(None, {"roi": [4, 5, 100]}).roi
+    with pytest.raises(SystemExit):  # argparse: X Y SIDE, three numbers
+        parser.parse_args(["run", str(RECORDING), "--roi", "4", "5"])
 
 
 def test_demo_still_runs_headless(capsys):
@@ -108,3 +138,35 @@ def test_ctrl_c_stops_cleanly(private_config):
     finally:
         process.kill()
     assert rc == 130 and "Traceback" not in process.stderr.read()
+
+
+def test_a_jaer_davis_recording_with_a_reset_runs_headless_through_its_roi(capsys, tmp_path):
+    """The shipped DVS128 session as a DAVIS346 jAER file: moved into the default ROI (scale
+    260:128), then restarted mid-way (a timestamp reset): with --on-reset rebase every event
+    inside the ROI is integrated, with the noise filter's share in the figures."""
+    import numpy as np
+
+    from livegesture.sources import read_recording
+    from livegesture.sources.aedat2 import write_aedat2
+
+    events = read_recording(RECORDING).events[:60_000].copy()
+    events["x"] = 43 + events["x"].astype(np.int64) * 2  # inside the centred 260x260 square of 346x260
+    events["y"] = events["y"].astype(np.int64) * 2
+    half = len(events) // 2
+    path = tmp_path / "davis.aedat"
+    write_aedat2(path, events[:half], "eu.seebetter.ini.chips.davis.Davis346B")
+    second = tmp_path / "second.aedat"
+    restarted = events[half:].copy()
+    restarted["t"] -= int(restarted["t"][0]) - 5  # the camera restarted: time starts again near 0
+    write_aedat2(second, restarted, "eu.seebetter.ini.chips.davis.Davis346B")
+    path.write_bytes(path.read_bytes() + second.read_bytes()[second.read_bytes().index(b"Header\r\n") + 8:])
+    args = ["run", str(path), "--headless", "--speed", "0", "--lossless", "--backend", "fast", "--noise-filter"]
+    assert main(args) == 2
+    assert "timestamp reset at event 30,000" in capsys.readouterr().err
+    assert main([*args, "--on-reset", "rebase", "--no-noise-filter"]) == 0
+    out = capsys.readouterr().out
+    assert "346x260, the network sees 260x260 at (43, 0) of the 346x260 sensor" in out
+    events_in, frames = (int(g.replace(",", "")) for g in done_line(out).groups()[:2])
+    assert events_in == len(events) and frames == len(events) // PipelineSettings().events_per_frame
+    assert main([*args, "--on-reset", "rebase"]) == 0
+    assert "noise filter keeps" in capsys.readouterr().out

@@ -190,3 +190,26 @@ def test_fast_backend_gets_one_torch_thread(network, monkeypatch):
     PredictionEngine(network, settings(backend="fast")).close()
     PredictionEngine(network, settings(backend="fast-sparse")).close()
     assert seen == [("fast", {"threads": 1}), ("fast-sparse", {})]
+
+
+def test_a_quiet_scene_says_no_gesture_at_once_and_in_its_windows():
+    """Forced network, windows of 2 frames of 10 events: frames 0-3 at 1 event/ms (1,111 events/s over a
+    frame's 9 ms), frames 4-5 at one event per 10 ms (111 events/s). With min_event_rate 500, frame 4
+    (after the busy frame 3, inside a window) makes a "no gesture" decision at once and window 2
+    (frames 4-5) decides "no gesture" whatever its counts; with 0 the counts decide."""
+    from livegesture.evaluate.streaming import replay_policy
+    from livegesture.evaluate.testing import HAND_WINDOWS, forced_events, forced_network
+
+    busy = forced_events([0, 0, 3, 3], 10, 1_000, 1_000)
+    calm = forced_events([3, 3], 10, int(busy["t"][-1]) + 10_000, 10_000)
+    events = np.concatenate([busy, calm])
+    base = PipelineSettings(**HAND_WINDOWS)
+    gated = list(decide_stream((events,), (128, 128), forced_network(), base.replace(min_event_rate=500.0)))
+    assert [(d.label, d.frame_index, d.quiet, d.window) for d in gated] == [
+        (0, 1, False, True), (3, 3, False, True), (None, 4, True, False), (None, 5, True, True)]
+    assert gated[2].t_us == int(calm["t"][9])
+    plain = list(decide_stream((events,), (128, 128), forced_network(), base.replace(min_event_rate=0.0)))
+    assert [(d.label, d.quiet) for d in plain] == [(0, False), (3, False), (3, False)]
+    replayed = replay_policy(gated, base.replace(min_event_rate=500.0), 11)
+    assert [(d.label, d.t_us, d.quiet, d.window) for d in replayed] == [(d.label, d.t_us, d.quiet, d.window)
+                                                                         for d in gated]

@@ -15,12 +15,13 @@ import pytest
 from livegesture.backends import make_backend
 from livegesture.backends.testing import random_network
 from livegesture.events import EventFormatError, make_events
-from livegesture.model.files import ModelFileError
+from livegesture.model.files import ModelFileError, ModelInfo, load_model, save_model
 from livegesture.pipeline import engine as engine_module
 from livegesture.pipeline.engine import PredictionEngine, decide_stream
 from livegesture.pipeline.queues import QueueClosed, StageQueue
-from livegesture.pipeline.runner import Pipeline, PipelineUpdate, RateMeter
+from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
+from livegesture.pipeline.stats import RateMeter
 from livegesture.sources import open_source
 from livegesture.sources.base import EventSource
 from livegesture.sources.replay import ReplaySource
@@ -155,7 +156,7 @@ def test_lossless_replay_of_a_recording_at_max_speed_decides_as_decide_stream():
     assert stats.events_in == stats.events_integrated == n
     assert stats.frames == stats.frames_stepped == n // chosen.events_per_frame
     assert stats.dropped_frames == stats.dropped_batches == stats.dropped_events == 0
-    expected = list(decide_stream(batches, SIZE, pipeline._network, chosen))
+    expected = list(decide_stream(batches, SIZE, load_model(chosen.model).network, chosen))
     assert len(expected) == n // (chosen.events_per_frame * chosen.clear_every) and same_decisions(decisions, expected)
 
 
@@ -236,10 +237,17 @@ def test_settings_change_while_running(network, tmp_path):
             fed.pipeline.update_settings(drain_steps=-2)
         missing = tmp_path / "missing.npz"
         fed.pipeline.update_settings(model=str(missing))
-        update = fed.until(lambda u: u.error is not None)
-        assert str(missing) in update.error and update.running
-        assert fed.pipeline.settings.model == PipelineSettings().model
-        assert fed.pipeline.poll().error is None, "a rejected change is reported once"
+        update = fed.until(lambda u: u.warning is not None)
+        assert str(missing) in update.warning and update.running and update.error is None
+        # the refused model is not in force, and the update says so: the display needs nothing else
+        assert fed.pipeline.settings.model == PipelineSettings().model == update.settings.model
+        assert update.switching is None
+        assert update.settings.clear_every == 2 and update.class_names == fed.pipeline.class_names
+        assert update.backend == "fast"
+        later = fed.pipeline.poll()
+        assert later.warning is None and later.switching is None, "a refused change is reported once, not retried"
+        fed.pipeline.update_settings(model=str(missing))  # asked for again: tried and reported again
+        assert str(missing) in fed.until(lambda u: u.warning is not None).warning
 
         fed.pipeline.update_settings(backend="fast-sparse")
         fed.feed(500)
@@ -373,3 +381,20 @@ def test_a_model_that_cannot_load_closes_the_source(tmp_path):
     with pytest.raises(ModelFileError, match="no such model file"):
         Pipeline(Tracked([]), settings=settings(model=str(tmp_path / "missing.npz")))
     assert closed == [True]
+
+
+def test_a_model_switch_publishes_the_new_class_names(network, tmp_path):
+    other = random_network(np.random.default_rng(6), channels=4, input_shape=(2, 63, 63), num_classes=3,
+                           threshold=60, weights=(-80, 80))
+    path = save_model(tmp_path / "three.npz", other, ModelInfo(class_names=("left", "right", "still")))
+    fed = Fed(network, settings(lossless=True))
+    try:
+        assert fed.pipeline.poll().class_names == tuple(f"class {k}" for k in range(5))
+        fed.pipeline.update_settings(model=str(path))
+        fed.feed(500 * 4)
+        update = fed.until(lambda u: u.class_names == ("left", "right", "still"))
+        assert update.settings.model == str(path) and update.warning is None
+        fed.until(lambda u: u.stats.decisions >= 1)
+        assert all(len(d.counts) == 3 for d in fed.decisions)  # the new net decides
+    finally:
+        assert fed.pipeline.stop()

@@ -54,6 +54,7 @@ def test_round_trip_of_events_and_marked_gestures(tmp_path):
     expected.append(GestureSegment(10, second_start, int(batches[-1]["t"][-1])))
     events, labels = read_back(path)
     np.testing.assert_array_equal(events, np.concatenate(batches))
+    assert recorder.closed and recorder.events_written == len(events)  # the count outlives the file's writer
     assert labels == expected
     assert (tmp_path / "mine_labels.csv").read_text().splitlines()[1:] == [
         f"5,{expected[0].start_us},{expected[0].end_us}", f"11,{expected[1].start_us},{expected[1].end_us}"]

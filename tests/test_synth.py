@@ -7,13 +7,15 @@ rendered so that the whole file runs in seconds.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from livegesture.events import DVS128_SIZE, validate_events
-from livegesture.sources.labels import NUM_CLASSES
+from livegesture.sources.labels import NUM_CLASSES, read_labels
 from livegesture.synth.generate import Clip, ClipJob, SynthSettings, camera, generate_clip, subject
 from livegesture.synth.gestures import (
     AIR_GUITAR,
@@ -24,14 +26,20 @@ from livegesture.synth.gestures import (
     RIGHT_CCW,
     RIGHT_CW,
     RIGHT_WAVE,
+    DVSGESTURE_TIMING,
+    ClipTiming,
+    TimingModel,
+    idle_motion,
     parse_class,
+    sample_timing,
 )
 from livegesture.synth.writers import make_session
 
 SEED = 7
-FAST = SynthSettings(gesture_seconds=(1.5, 1.5), max_step_px=1.5)
+SHARED_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dvsgesture_user01_natural_labels.csv"
+FAST = SynthSettings(timing=TimingModel(gesture_seconds=(1.5, 1.5)), max_step_px=1.5)
 """Short gestures, coarse frames: enough for one or more cycles of every motion."""
-SHORT = SynthSettings(gesture_seconds=(1.0, 1.0), max_step_px=1.5)
+SHORT = SynthSettings(timing=TimingModel(gesture_seconds=(1.0, 1.0)), max_step_px=1.5)
 """For checks over every class."""
 
 
@@ -155,7 +163,7 @@ def on_rate_spectrum(c: Clip) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("lighting, mains_hz, flicker_hz", [("fluorescent", 60, 120), ("fluorescent", 50, 100),
                                                             ("fluorescent_led", 60, 120), ("natural", 60, None)])
 def test_fluorescent_light_flickers_at_twice_the_mains_frequency(lighting, mains_hz, flicker_hz):
-    settings = SynthSettings(gesture_seconds=(1.5, 1.5), max_step_px=1.5, mains_hz=mains_hz)
+    settings = SynthSettings(timing=TimingModel(gesture_seconds=(1.5, 1.5)), max_step_px=1.5, mains_hz=mains_hz)
     freq, spectrum = on_rate_spectrum(clip(RIGHT_WAVE, 2, lighting, settings))
     band = (freq > 40) & (freq < 400)
     strongest = freq[band][np.argmax(spectrum[band])]
@@ -208,7 +216,7 @@ def test_bad_arguments_are_clear_value_errors():
     with pytest.raises(ValueError, match="unknown lighting 'candle'"):
         generate_clip(ClipJob(SEED, 1, "candle", CLAP, 0, FAST))
     with pytest.raises(ValueError, match="gesture_seconds"):
-        SynthSettings(gesture_seconds=(2.0, 1.0))
+        SynthSettings(timing=TimingModel(gesture_seconds=(2.0, 1.0)))
     with pytest.raises(ValueError, match="unknown gesture class"):
         make_session([CLAP, -1], SEED)
     with pytest.raises(ValueError, match="at least one gesture"):
@@ -219,3 +227,48 @@ def test_class_names_and_numbers_parse_like_the_label_files():
     assert parse_class("right-hand-wave") == RIGHT_WAVE == parse_class("Right hand wave") == parse_class("2")
     assert parse_class("left_arm_counter-clockwise") == LEFT_CCW
     assert parse_class("other") == NUM_CLASSES - 1
+
+
+def test_short_timing_draws_exactly_what_it_always_did():
+    """Data sets made with the original timing keep their bytes: same draws, same order."""
+    drawn = sample_timing(np.random.default_rng(5), TimingModel())
+    rng = np.random.default_rng(5)
+    assert drawn == ClipTiming(rng.uniform(0.5, 1.2), rng.uniform(0.35, 0.6), rng.uniform(3.5, 5.0),
+                               rng.uniform(0.35, 0.6))
+
+
+def test_dvsgesture_timing_has_the_real_datasets_durations_and_pauses():
+    rng = np.random.default_rng(0)
+    clips = [sample_timing(rng, DVSGESTURE_TIMING) for _ in range(4000)]
+    gestures = np.array([c.gesture for c in clips])
+    pauses = np.array([a.lead_out + b.still + b.lead_in for a, b in zip(clips[:-1], clips[1:])])
+    assert gestures.min() >= 6.0 and gestures.max() <= 10.0
+    assert 0.4 <= pauses.min() and pauses.max() <= 6.2  # leads 0.2-0.6 s each, standing 0-5 s
+    back_to_back = np.mean([c.still <= 0.1 and c.lead_in <= 0.3 for c in clips])
+    assert 0.12 <= back_to_back <= 0.18
+    if SHARED_LABELS.exists():  # the real label file's gestures and pauses fall inside the model's ranges
+        real = read_labels(SHARED_LABELS)
+        real_pauses = [(b.start_us - a.end_us) / 1e6 for a, b in zip(real[:-1], real[1:])]
+        assert 0.3 <= min(real_pauses) and max(real_pauses) <= pauses.max()
+        assert all(5.5 <= (s.end_us - s.start_us) / 1e6 <= 11.0 for s in real)
+
+
+def test_idle_actions_move_the_standing_person_but_less_than_a_gesture():
+    """A person standing between gestures fidgets (events while standing), far less than a gesture."""
+    timing = TimingModel(gesture_seconds=(2.0, 2.0), still_seconds=(3.0, 3.0))
+    rates = {}
+    for idle in (False, True):
+        settings = SynthSettings(timing=replace(timing, idle_actions=idle), max_step_px=1.5)
+        standing, gesturing = [], []
+        for repetition in range(3):
+            clip = generate_clip(ClipJob(SEED, 5, "natural", RIGHT_WAVE, repetition, settings))
+            t = clip.events["t"]
+            standing.append(np.count_nonzero(t < 3_000_000) / 3.0)
+            gesturing.append(np.count_nonzero((t >= clip.gesture_start_us) & (t < clip.gesture_end_us)) / 2.0)
+        rates[idle] = (np.mean(standing), np.mean(gesturing))
+    assert rates[True][0] > 1.05 * rates[False][0]
+    assert rates[True][0] < 0.3 * rates[True][1]
+    hands, torso, head = idle_motion(np.linspace(0, 30, 3001), 30.0, subject(SEED, 5).body,
+                                     subject(SEED, 5).style, np.random.default_rng(1))
+    assert np.abs(hands).max() > 1.0 and np.abs(torso[:, 0]).max() > 0.2 and np.abs(head).max() > 0.2
+    assert np.abs(hands).max() < 30 and np.abs(torso).max() < 10  # small motions, not gestures

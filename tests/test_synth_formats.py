@@ -7,6 +7,7 @@ format, split users disjointly, and be byte-for-byte reproducible from the seed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,11 @@ from livegesture.sources.aedat3 import read_aedat3
 from livegesture.sources.dataset import DvsGestureFolder
 from livegesture.sources.labels import NUM_CLASSES, read_labels
 from livegesture.synth.generate import ClipJob, SynthSettings, generate_clip
-from livegesture.synth.gestures import CLAP, LEFT_WAVE, RIGHT_CW
+from livegesture.synth.gestures import CLAP, DVSGESTURE_TIMING, LEFT_WAVE, RIGHT_CW, TimingModel
 from livegesture.synth.writers import SESSION_START_US, make_session, write_dataset, write_recording
 
 SEED = 3
-TINY = SynthSettings(gesture_seconds=(0.4, 0.5))
+TINY = SynthSettings(timing=TimingModel(gesture_seconds=(0.4, 0.5)))
 SHARED_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dvsgesture_user01_natural_labels.csv"
 
 
@@ -30,7 +31,8 @@ def dataset(tmp_path_factory) -> Path:
     """Two users under lab light, written by the command line with two workers."""
     root = tmp_path_factory.mktemp("synth") / "DvsGesture"
     assert main(["synth", "dataset", str(root), "--users", "2", "--lightings", "lab", "--test-users", "1",
-                 "--seed", str(SEED), "--gesture-seconds", "0.4", "0.5", "--workers", "2", "--quiet"]) == 0
+                 "--seed", str(SEED), "--timing", "short", "--gesture-seconds", "0.4", "0.5", "--workers", "2",
+                 "--quiet"]) == 0
     return root
 
 
@@ -102,7 +104,8 @@ def test_recording_command_writes_aedat4_with_labels(tmp_path):
     out = tmp_path / "session.aedat4"
     assert main(["synth", "recording", str(out), "--gestures", "left-hand-wave", "1", "--seed", str(SEED),
                  "--user", "2", "--lighting", "fluorescent", "--gesture-seconds", "0.4", "0.5", "--quiet"]) == 0
-    expected, segments = make_session([LEFT_WAVE, CLAP], SEED, 2, "fluorescent", settings=TINY)
+    real_timing = SynthSettings(timing=replace(DVSGESTURE_TIMING, gesture_seconds=(0.4, 0.5)))  # the default
+    expected, segments = make_session([LEFT_WAVE, CLAP], SEED, 2, "fluorescent", settings=real_timing)
     with Aedat4Recording(out) as recording:
         events = np.concatenate(list(recording))
         assert recording.sensor_size == (128, 128)
@@ -110,7 +113,7 @@ def test_recording_command_writes_aedat4_with_labels(tmp_path):
     assert np.array_equal(events, expected)
     assert (tmp_path / "session_labels.csv").exists()
     again = tmp_path / "again.aedat4"
-    write_recording(again, [LEFT_WAVE, CLAP], SEED, 2, "fluorescent", settings=TINY)
+    write_recording(again, [LEFT_WAVE, CLAP], SEED, 2, "fluorescent", settings=real_timing)
     assert again.read_bytes() == out.read_bytes()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from livegesture.backends.base import DRAIN_STEPS, Backend, StepInput, run_sample
 from livegesture.backends.network import CriGraph, LayeredNetwork, Network, NetworkError
-from livegesture.model.config import TIMESTEPS
+from livegesture.integrate import TIMESTEPS
 
 BACKENDS = ("fast", "fast-sparse", "simplesim", "cri")
 

@@ -9,7 +9,9 @@ from typing import ClassVar, Union
 import numpy as np
 
 from livegesture.backends.network import Network, NetworkError
-from livegesture.model.config import DRAIN_STEPS
+
+DRAIN_STEPS = 6
+"""Empty steps after the last frame, as the HiAER-Spike DVS Gesture example runs."""
 
 StepInput = Union[np.ndarray, Sequence[int], None]
 """A ``(2, 63, 63)`` frame (non-zero = active), a sequence of axon indices, or None/empty (no input)."""

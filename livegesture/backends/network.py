@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from livegesture.events import LivegestureError
-from livegesture.model.config import INPUT_SHAPE
+from livegesture.integrate import INPUT_SHAPE
 
 WEIGHT_BITS = 16
 WEIGHT_MIN, WEIGHT_MAX = -(2 ** (WEIGHT_BITS - 1)), 2 ** (WEIGHT_BITS - 1) - 1

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from livegesture.commands import settings_from_args
 from livegesture.events import LivegestureError
 from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples
 from livegesture.evaluate.recordings import Inventory, find_recordings
@@ -31,13 +30,16 @@ from livegesture.evaluate.report import (
 from livegesture.evaluate.streaming import evaluate_stream
 from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
 from livegesture.evaluate.tune import tune as run_tune
-from livegesture.pipeline.decision import NO_GESTURE_NAME
 from livegesture.pipeline.engine import backend_label, resolve_backend
+from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings, save_settings
+from livegesture.sources.labels import NO_GESTURE_NAME
 
 EVAL_JSON, CONFUSION_PNG, ONSET_PNG = "eval.json", "confusion.png", "onset.png"
 TUNE_JSON, PARETO_PNG = "tune.json", "pareto.png"
 INTERRUPTED_RC = 130
+NOTHING_EVALUATED_RC = 1
+"""Exit status when not one gesture (per sample) or recording (streaming) could be evaluated."""
 
 
 def _workers(args: argparse.Namespace) -> int:
@@ -56,7 +58,7 @@ def _title(settings: PipelineSettings, inventory: Inventory) -> str:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``livegesture eval``: per-sample (default) or streaming accuracy on labelled recordings."""
-    inventory = find_recordings(args.source, args.split)
+    inventory = find_recordings(args.source, args.split, args.on_reset)
     settings = settings_from_args(args)
     if args.streaming:
         if args.float_checkpoint:
@@ -67,7 +69,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
     spec = EvaluatorSpec(Path(settings.model), resolve_backend(settings.backend),
-                         Path(args.float_checkpoint) if args.float_checkpoint else None, settings.remote)
+                         Path(args.float_checkpoint) if args.float_checkpoint else None, settings.roi,
+                         settings.remote)
     with _bar(inventory.samples, "sample", args) as bar:
         evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar)
     console = report_console()
@@ -77,7 +80,17 @@ def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: Pipeli
     figure = plot_confusion(evaluation.scores, evaluation.class_names, out / CONFUSION_PNG,
                             f"per sample: {_title(settings, inventory)}")
     console.print(f"written {report} and {figure}")
-    return INTERRUPTED_RC if evaluation.not_run else 0
+    if evaluation.not_run:
+        return INTERRUPTED_RC
+    return _nothing_evaluated(console, not evaluation.results, f"{evaluation.skipped_samples} gestures skipped")
+
+
+def _nothing_evaluated(console, nothing: bool, skipped: str) -> int:
+    """The exit status: :data:`NOTHING_EVALUATED_RC` (said on the console) when nothing was evaluated."""
+    if nothing:
+        console.print(f"nothing was evaluated ({skipped}; see the skipped table)")
+        return NOTHING_EVALUATED_RC
+    return 0
 
 
 def _streaming(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
@@ -92,7 +105,10 @@ def _streaming(args: argparse.Namespace, inventory: Inventory, settings: Pipelin
     figures = [plot_confusion(score.decisions, [*evaluation.class_names, NO_GESTURE_NAME], out / CONFUSION_PNG, title),
                plot_onset_curve(score.curve, out / ONSET_PNG, title)]
     console.print(f"written {report}, {figures[0]} and {figures[1]}")
-    return INTERRUPTED_RC if evaluation.not_run else 0
+    if evaluation.not_run:
+        return INTERRUPTED_RC
+    return _nothing_evaluated(console, not score.gestures,
+                              f"{sum(s.samples for r in evaluation.recordings for s in r.skipped)} gestures skipped")
 
 
 def grid_from_args(args: argparse.Namespace) -> Grid:

@@ -14,16 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "smoothing", "noise_filter")
-"""The settings a grid may vary."""
+TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "mode", "smoothing", "min_confidence",
+                  "min_output_spikes", "switch_margin", "noise_filter")
+"""The settings a grid may vary (the decision policy's cost nothing more: the network runs
+once per window setting and the policies replay its counts)."""
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
-    "events_per_frame": (1_000, 2_000, 4_000),
-    "clear_every": (5, 10),
-    "smoothing": (1, 3),
-    "noise_filter": (False, True),
+    "events_per_frame": (500, 800, 1_200),
+    "mode": ("periodic", "staggered"),
+    "smoothing": (1, 2),
+    "min_output_spikes": (4, 8),
 }
-"""The default grid (24 points). ``frames_per_window`` is left out: in the live pipeline it
-only sets how many frames are kept for display, not what the network decides."""
+"""The default grid (24 points, 6 runs of the network: the policy settings replay its counts),
+around the shipped model's trained window (400-1,600 events per frame, windows of 10 frames).
+``clear_every`` and ``frames_per_window`` are left out: a model is trained for one window length,
+and ``frames_per_window`` only sets how many frames are kept for display."""
 GRID_PREFIX = "grid_"
 """Destination prefix of ``tune``'s grid options (lists of values, not single settings)."""
 SWITCH_VALUES = {"off": False, "on": True}

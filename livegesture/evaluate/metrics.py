@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livegesture.sources.labels import GestureSegment
+from livegesture.sources.labels import GestureSegment, active_segment
 
 NO_GESTURE = -1
 """A decision of no class, in integer arrays (Decision.label None)."""
@@ -198,21 +198,6 @@ class StreamScore:
                 "decisions": self.decisions.samples}
 
 
-def active_segment(times_us: np.ndarray, segments: Sequence[GestureSegment]) -> np.ndarray:
-    """Index of the segment active at each time (``start <= t < end``, the latest to start
-    among overlapping ones), or -1."""
-    if not segments:
-        return np.full(len(times_us), -1, dtype=np.intp)
-    order = np.argsort([s.start_us for s in segments], kind="stable")
-    starts = np.array([segments[i].start_us for i in order], dtype=np.int64)
-    ends = np.array([segments[i].end_us for i in order], dtype=np.int64)
-    active = np.full(len(times_us), -1, dtype=np.intp)
-    for rank in range(len(order)):  # later starts overwrite: the latest to start wins
-        inside = (times_us >= starts[rank]) & (times_us < ends[rank])
-        active[inside] = order[rank]
-    return active
-
-
 def _false_switches(decided: np.ndarray, label: int) -> int:
     changes = decided[1:] != decided[:-1]
     wrong = (decided[1:] != NO_GESTURE) & (decided[1:] != label)
@@ -242,34 +227,3 @@ def score_stream(times_us: Sequence[int], decided: Sequence[int | None], segment
     size = int(all_bins.max()) + 1 if all_bins.size else 0
     curve = OnsetCurve(bin_us, np.bincount(hit_bins, minlength=size), np.bincount(all_bins, minlength=size))
     return StreamScore(tuple(outcomes), decisions, curve)
-
-
-def true_label_at(segments: Sequence[GestureSegment], t_us: int) -> int:
-    """The class labelled at ``t_us`` (the latest-starting of overlapping gestures), else ``NO_GESTURE``."""
-    (index,) = active_segment(np.array([t_us], dtype=np.int64), segments)
-    return segments[index].label if index >= 0 else NO_GESTURE
-
-
-class RunningAccuracy:
-    """Accuracy of the decisions inside labelled gestures so far (constant memory)."""
-
-    def __init__(self, segments: Sequence[GestureSegment]) -> None:
-        self.segments = list(segments)
-        self.correct = 0
-        self.total = 0
-
-    def add(self, times_us: Sequence[int], labels: Sequence[int | None]) -> None:
-        """Score a batch of decisions (label None = no gesture)."""
-        active = active_segment(np.asarray(times_us, dtype=np.int64), self.segments)
-        for index, label in zip(active, labels):
-            if index >= 0:
-                self.total += 1
-                self.correct += label == self.segments[index].label
-
-    def reset(self) -> None:
-        self.correct = self.total = 0
-
-    @property
-    def accuracy(self) -> float | None:
-        """Correct / decisions inside gestures; None before the first such decision."""
-        return self.correct / self.total if self.total else None

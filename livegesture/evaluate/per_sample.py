@@ -1,10 +1,12 @@
 """Per-sample evaluation: every labelled gesture through the reference deployment.
 
 Exactly as the nets are trained and tested: the gesture's events (``start <= t < end``)
--> :func:`~livegesture.integrate.integrate_sample` (the model's ``timesteps`` equal-count
-frames) -> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the
-model's drain steps; through a ``livegesture serve`` with ``remote``: :class:`EngineSamples`) -> argmax of the output spike counts (ties go to the lower class, as
-``numpy.argmax``; a silent net predicts class 0, as the reference does). The accuracy is
+-> :func:`~livegesture.geometry.integrate_field` (the sensor's region of interest mapped to the
+128x128 field, the identity on a DVS128, then the model's ``timesteps`` equal-count frames)
+-> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the model's drain steps;
+through a ``livegesture serve`` with ``remote``: :class:`EngineSamples`) -> argmax of the output
+spike counts (ties go to the lower class, as ``numpy.argmax``; a silent net predicts class 0, as
+the reference does). The accuracy is
 the number to compare with published DVS Gesture accuracies.
 
 Work is split by recording (a recording is read once per worker); a gesture that cannot
@@ -30,16 +32,19 @@ from livegesture.evaluate.recordings import (
     Inventory,
     Skipped,
     describe_error,
+    moved_segments,
     read_events_cached,
     usable_gestures,
 )
 from livegesture.evaluate.torch_model import TorchModel, load_torch_model
-from livegesture.integrate import CHANNELS, Frame, integrate_sample
+from livegesture.geometry import integrate_field
+from livegesture.integrate import CHANNELS, Frame
 from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model
 from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine
 from livegesture.pipeline.settings import PERIODIC, PipelineSettings
 from livegesture.remote.protocol import RemoteError
 from livegesture.sources.labels import GestureSegment
+from livegesture.sources.resets import OnReset, label_parts
 
 TASKS_PER_WORKER = 2
 """A recording is split into chunks only while there are fewer than this many tasks per worker."""
@@ -69,11 +74,14 @@ class SampleResult:
 
 @dataclass(frozen=True)
 class SampleTask:
-    """Some labelled gestures of one recording (``rows`` of its label file)."""
+    """Some labelled gestures of one recording (``rows`` of its label file, in ``parts`` of a
+    recording with timestamp resets, handled as ``on_reset`` says)."""
 
     recording: Path
     rows: tuple[int, ...]
     segments: tuple[GestureSegment, ...]
+    parts: tuple[int, ...] = ()
+    on_reset: OnReset = "error"
 
 
 @dataclass(frozen=True)
@@ -93,10 +101,12 @@ def plan_tasks(inventory: Inventory, workers: int) -> list[SampleTask]:
     tasks = []
     for recording in inventory.recordings:
         rows = list(range(len(recording.segments)))
+        parts = label_parts(list(recording.segments))
         size = max(1, -(-len(rows) // chunks))
         for lo in range(0, len(rows), size):
             chosen = tuple(rows[lo:lo + size])
-            tasks.append(SampleTask(recording.path, chosen, tuple(recording.segments[i] for i in chosen)))
+            tasks.append(SampleTask(recording.path, chosen, tuple(recording.segments[i] for i in chosen),
+                                    tuple(parts[i] for i in chosen), inventory.on_reset))
     return tasks
 
 
@@ -119,7 +129,7 @@ class EngineSamples:
         self.remote = remote
         self.engine = make_engine(network, PipelineSettings(
             remote=remote, mode=PERIODIC, clear_every=info.timesteps, drain_steps=info.drain_steps, smoothing=1,
-            min_confidence=0.0, min_output_spikes=0, switch_margin=0.0))
+            min_confidence=0.0, min_output_spikes=0, switch_margin=0.0, min_event_rate=0.0))
 
     def run(self, frames: np.ndarray) -> np.ndarray:
         """The output spike counts of one sample's frames."""
@@ -136,9 +146,10 @@ class SampleEvaluator:
     """Runs labelled gestures through one backend, or a server's engine (and optionally a
     checkpoint's torch model)."""
 
-    def __init__(self, model: CriModel, backend: Backend | EngineSamples,
-                 torch_model: TorchModel | None = None) -> None:
+    def __init__(self, model: CriModel, backend: Backend | EngineSamples, torch_model: TorchModel | None = None,
+                 roi: tuple[int, ...] = ()) -> None:
         self.model = model
+        self.roi = roi
         self.backend = backend
         self.torch_model = torch_model
         self.out_size = frame_size(model)
@@ -150,16 +161,17 @@ class SampleEvaluator:
         """The task's gestures; what cannot be evaluated is returned as skipped."""
         name = str(task.recording)
         try:
-            events, sensor_size = read_events_cached(task.recording)
-            gestures, skipped = usable_gestures(name, events, task.rows, task.segments, self.backend.num_outputs)
-            results = tuple(self._sample(name, gesture, sensor_size) for gesture in gestures)
+            recording = read_events_cached(task.recording, task.on_reset)
+            segments = moved_segments(task.segments, task.parts, recording)
+            gestures, skipped = usable_gestures(name, recording.events, task.rows, segments, self.backend.num_outputs)
+            results = tuple(self._sample(name, gesture, recording.sensor_size) for gesture in gestures)
         except Exception as err:  # one bad file must not end the run: report it, go on
             return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
         return TaskOutcome(results, tuple(skipped))
 
     def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
         info = self.model.info
-        frames = integrate_sample(gesture.events, info.timesteps, sensor_size, self.out_size)
+        frames = integrate_field(gesture.events, info.timesteps, sensor_size, self.roi, self.out_size)
         if isinstance(self.backend, EngineSamples):
             counts = self.backend.run(frames)
         else:
@@ -174,11 +186,13 @@ class SampleEvaluator:
 @dataclass(frozen=True)
 class EvaluatorSpec:
     """What each worker loads: the model file, the backend (or a server's ``HOST:PORT``),
-    optionally a training checkpoint."""
+    optionally a training checkpoint, and the region of interest of larger sensors (``()``:
+    centred; see :mod:`livegesture.geometry`)."""
 
     model: Path
     backend: str = "fast"
     checkpoint: Path | None = None
+    roi: tuple[int, ...] = ()
     remote: str = ""
 
     def load(self) -> SampleEvaluator:
@@ -189,7 +203,7 @@ class EvaluatorSpec:
         else:  # one torch thread, as in the live worker: the parallelism is the process pool
             backend = make_backend(self.backend, model.network, **BACKEND_OPTIONS.get(self.backend, {}))
         torch_model = load_torch_model(self.checkpoint) if self.checkpoint is not None else None
-        return SampleEvaluator(model, backend, torch_model)
+        return SampleEvaluator(model, backend, torch_model, self.roi)
 
 
 _loaded: tuple[EvaluatorSpec, SampleEvaluator] | None = None

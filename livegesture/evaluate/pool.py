@@ -10,6 +10,13 @@ of this process itself could deadlock once torch's thread pool or any other thre
 With one worker everything runs in this process. A worker that dies (killed, out of memory)
 ends the run like Ctrl-C, with a message: ``concurrent.futures`` notices a dead worker, where
 ``multiprocessing.Pool`` would wait for its task forever.
+
+The pool is used only where it pays: the first task runs in this process and is timed; the
+others go to ``w`` workers only if ``T > S * w / (w - 1)``, where ``T`` is the time the rest
+would take here (the first task's time per task) and ``S`` the pool's start-up
+(:data:`POOL_STARTUP_S`: each worker imports the task's modules and loads its model): then
+``S + T / w < T``. Otherwise they run here too, so the pool is never slower than one process
+by more than the misjudged part of one estimate.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
@@ -25,6 +33,19 @@ from typing import Generic, TypeVar
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
+
+POOL_STARTUP_S = 3.0
+"""Seconds until a pool of 2 workers that load the shipped model returns its first result, as
+``benchmarks/bench_eval.py`` measures it: 2.9 s and 5.5 s on the shared 2-core development machine
+(load average 5-7). The lower figure: misjudging it low starts a pool that barely pays, misjudging
+it high keeps work in one process that a pool would have done faster."""
+
+
+def pool_pays(rest_seconds: float, workers: int, startup_s: float | None = None) -> bool:
+    """Whether ``workers`` processes finish work that takes ``rest_seconds`` here sooner than this
+    process: ``startup_s`` (default :data:`POOL_STARTUP_S`) ``+ rest_seconds / workers < rest_seconds``."""
+    startup_s = POOL_STARTUP_S if startup_s is None else startup_s
+    return workers > 1 and rest_seconds > startup_s * workers / (workers - 1)
 
 
 @dataclass(frozen=True)
@@ -53,33 +74,53 @@ def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseC
     return context
 
 
+def startup_seconds(function: Callable[..., object], initializer: Callable[..., None], initargs: tuple = (),
+                    workers: int = 2) -> float:
+    """Seconds from starting a pool of ``workers`` for ``function`` (each running ``initializer``)
+    to its first result: what :data:`POOL_STARTUP_S` stands for (``benchmarks/bench_eval.py``)."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=_context(function, initializer), initializer=_start_worker,
+                             initargs=(initializer, initargs)) as executor:
+        executor.submit(abs, 0).result()
+        seconds = time.perf_counter() - started
+    return seconds
+
+
 def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int,
              initializer: Callable[..., None], initargs: tuple = (),
              on_result: Callable[[Result], None] | None = None) -> PoolRun[Task, Result]:
-    """Run ``function`` (a module-level function) over ``tasks`` in ``workers`` processes.
+    """Run ``function`` (a module-level function) over ``tasks``, here and, where it pays (see the
+    module docstring), in ``workers`` processes; ``initializer(*initargs)`` runs here first too.
 
     ``on_result`` is called in this process with each result as it arrives (progress bars).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     done: dict[int, Result] = {}
+
+    def finish(number: int, result: Result) -> None:
+        done[number] = result
+        if on_result is not None:
+            on_result(result)
+
     try:
-        if workers == 1 or len(tasks) <= 1:
-            initializer(*initargs)
-            for number, task in enumerate(tasks):
-                done[number] = function(task)
-                if on_result is not None:
-                    on_result(done[number])
-        else:
+        initializer(*initargs)
+        started = time.perf_counter()
+        for number, task in enumerate(tasks):
+            finish(number, function(task))
+            rest = len(tasks) - len(done)
+            if rest and workers > 1 and pool_pays((time.perf_counter() - started) / len(done) * rest,
+                                                  min(workers, rest)):
+                break
+        pending = {number: task for number, task in enumerate(tasks) if number not in done}
+        if pending:
             context = _context(function, initializer)
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_start_worker,
+            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_start_worker,
                                      initargs=(initializer, initargs)) as executor:
-                numbers = {executor.submit(function, task): number for number, task in enumerate(tasks)}
+                numbers = {executor.submit(function, task): number for number, task in pending.items()}
                 try:
                     for future in as_completed(numbers):
-                        done[numbers[future]] = future.result()
-                        if on_result is not None:
-                            on_result(done[numbers[future]])
+                        finish(numbers[future], future.result())
                 finally:  # on Ctrl-C or a dead worker: drop the queued tasks, let running ones end
                     executor.shutdown(wait=True, cancel_futures=True)
     except KeyboardInterrupt:

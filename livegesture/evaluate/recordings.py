@@ -1,8 +1,9 @@
 """What an evaluation reads: the labelled recordings a SOURCE names, and their events.
 
 A SOURCE is a DVS Gesture folder in IBM's layout (a split of its trials lists), a folder
-of recordings (every ``.aedat`` / ``.aedat4`` file in it, labels from each file's
-``_labels.csv`` sidecar) or one recording. A recording whose labels are missing or
+of recordings (every ``.aedat`` (AEDAT 2.0 or 3.1) / ``.aedat4`` file in it, labels from each
+file's ``_labels.csv`` sidecar) or one recording. ``on_reset`` says what a recording's timestamp
+resets do (:mod:`livegesture.sources.resets`); the labels move with their parts. A recording whose labels are missing or
 unreadable is not fatal: it becomes a :class:`Skipped` entry and the others go on.
 """
 
@@ -15,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from livegesture.events import EventFormatError, LivegestureError, SensorSize, empty_events
-from livegesture.sources import open_source
-from livegesture.sources.aedat3 import read_aedat3
+from livegesture.events import EventFormatError, LivegestureError
+from livegesture.sources import RECORDING_SUFFIXES, RecordingEvents, read_recording
 from livegesture.sources.dataset import DATASET_DIR, TRIALS_LISTS, DvsGestureFolder, Split
 from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
-
-AEDAT3_SUFFIX = ".aedat"
-RECORDING_SUFFIXES = (AEDAT3_SUFFIX, ".aedat4")
+from livegesture.sources.resets import OnReset, shift_labels
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,7 @@ class Inventory:
     description: str
     recordings: tuple[LabelledRecording, ...]
     skipped: tuple[Skipped, ...]
+    on_reset: OnReset = "error"
 
     @property
     def samples(self) -> int:
@@ -71,7 +70,7 @@ def is_dataset_folder(path: Path) -> bool:
     return any((folder / TRIALS_LISTS["test"]).is_file() for folder in (path, path / DATASET_DIR))
 
 
-def find_recordings(source: str | Path, split: Split = "test") -> Inventory:
+def find_recordings(source: str | Path, split: Split = "test", on_reset: OnReset = "error") -> Inventory:
     """The labelled recordings a source names (see the module docstring).
 
     Raises :class:`LivegestureError` when the source does not exist, is not a recording or
@@ -106,24 +105,21 @@ def find_recordings(source: str | Path, split: Split = "test") -> Inventory:
         reasons = "; ".join(f"{Path(s.recording).name}: {s.reason}" for s in skipped[:3]) or "no recordings found"
         raise LivegestureError(f"{path}: nothing to evaluate ({reasons})")
     return Inventory(str(path), f"{description}: {len(recordings)} labelled recordings", tuple(recordings),
-                     tuple(skipped))
-
-
-def read_events(path: Path) -> tuple[np.ndarray, SensorSize]:
-    """All events of a recording, and its sensor size."""
-    if path.suffix.lower() == AEDAT3_SUFFIX:  # read whole: no batches to join again
-        data = read_aedat3(path)
-        return data.events, data.sensor_size
-    with open_source(path) as source:
-        batches = list(source)
-        return (np.concatenate(batches) if batches else empty_events()), source.sensor_size
+                     tuple(skipped), on_reset)
 
 
 @lru_cache(maxsize=1)
-def read_events_cached(path: Path) -> tuple[np.ndarray, SensorSize]:
-    """:func:`read_events`, remembering the last recording (a worker's consecutive tasks on
-    one recording read it once)."""
-    return read_events(path)
+def read_events_cached(path: Path, on_reset: OnReset = "error") -> RecordingEvents:
+    """:func:`~livegesture.sources.read_recording`, remembering the last recording (a worker's
+    consecutive tasks on one recording read it once)."""
+    return read_recording(path, on_reset)
+
+
+def moved_segments(segments: Sequence[GestureSegment], parts: Sequence[int], recording: RecordingEvents
+                   ) -> tuple[GestureSegment, ...]:
+    """Label rows moved as the recording's parts were (``parts``: each row's part, from
+    :func:`~livegesture.sources.resets.label_parts` of the whole label file)."""
+    return tuple(shift_labels(list(segments), recording.resets, list(parts)))
 
 
 def describe_error(err: Exception) -> str:

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from livegesture.evaluate.metrics import ClassScores, OnsetCurve
 from livegesture.evaluate.recordings import Skipped
-from livegesture.pipeline.decision import NO_GESTURE_NAME
+from livegesture.sources.labels import NO_GESTURE_NAME
 
 if TYPE_CHECKING:
     from livegesture.evaluate.per_sample import SampleEvaluation
@@ -219,7 +219,9 @@ def settings_line(settings: PipelineSettings) -> str:
     return (f"{settings.events_per_frame:,} events per frame, windows of {settings.clear_every} frames + "
             f"{settings.drain_steps} drain steps ({settings.mode}), smoothing {settings.smoothing}, "
             f"min confidence {settings.min_confidence}, min output spikes {settings.min_output_spikes}, "
-            f"noise filter {'on' if settings.noise_filter else 'off'}")
+            f"noise filter " + (f"{settings.noise_filter_kind} {settings.noise_filter_window_us / 1000:g} ms"
+                                if settings.noise_filter else "off")
+            + (f", roi {' '.join(map(str, settings.roi))}" if settings.roi else ""))
 
 
 def stream_tables(evaluation: StreamEvaluation, description: str) -> list[Table]:
@@ -250,22 +252,25 @@ def stream_tables(evaluation: StreamEvaluation, description: str) -> list[Table]
 
 
 def tune_tables(result: TuneResult, description: str) -> list[Table]:
-    """The grid, best first: varied settings, accuracy, latency; the Pareto front marked."""
+    """The grid, best first: varied settings, balanced accuracy (with its two parts), latency;
+    the Pareto front marked."""
     front, best = set(result.front), result.best
     table = Table(title=f"Tuning on {description} ({len(result.points)} points; * Pareto front, "
                         f"> best)", title_justify="left")
     table.add_column("")
     for name in result.grid.names:
         table.add_column(name.replace("_", " "), justify="right")
-    for heading in ("accuracy", "median latency", "never correct", "false switches", "idle rejection"):
+    for heading in ("balanced accuracy", "inside gestures", "idle rejection", "median latency", "never correct",
+                    "false switches"):
         table.add_column(heading, justify="right")
     order = sorted(range(len(result.points)), key=lambda i: (-result.points[i].accuracy, result.points[i].latency_s))
     for i in order:
         point = result.points[i]
         mark = ">" if i == best else "*" if i in front else ""
         table.add_row(mark, *(setting_text(point.changes[name]) for name in result.grid.names), percent(point.accuracy),
+                      percent(point.score.frame_accuracy), percent(point.score.idle_rejection),
                       seconds(point.score.median_latency_s), percent(point.score.never_correct),
-                      str(point.score.false_switches), percent(point.score.idle_rejection))
+                      str(point.score.false_switches))
     tables = [table]
     if result.skipped:
         tables.append(skipped_table(result.skipped))
@@ -288,7 +293,7 @@ def plot_pareto(result: TuneResult, path: Path, title: str) -> Path:
         axes.scatter([best.latency_s], [100 * best.accuracy], s=160, facecolors="none", edgecolors="tab:red",
                      label="best: " + ", ".join(f"{k}={setting_text(v)}" for k, v in best.changes.items()))
     axes.set_xlabel("median time to first correct decision (s)")
-    axes.set_ylabel("accuracy per frame (%)")
+    axes.set_ylabel("balanced accuracy: inside gestures and between them (%)")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)

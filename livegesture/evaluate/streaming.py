@@ -7,8 +7,10 @@ scored against the recording's labels by :func:`livegesture.evaluate.metrics.sco
 Gestures that cannot be scored (no events, labels outside the recording, a class the
 model lacks) are left out of the scoring and reported, as in the per-sample mode.
 
-A task is one recording at one setting (``point`` numbers the setting of a ``tune`` grid),
-so the same pool serves ``eval --streaming`` and ``tune``.
+A task is one recording at the settings of a ``tune`` grid that differ only in the decision
+policy (smoothing, thresholds, hysteresis): the network runs once and the window counts are
+replayed through each policy (:func:`replay_policy`, exact: the policy only reads the counts).
+So the same pool serves ``eval --streaming`` and ``tune``.
 """
 
 from __future__ import annotations
@@ -26,25 +28,29 @@ from livegesture.evaluate.recordings import (
     Inventory,
     Skipped,
     describe_error,
+    moved_segments,
     read_events_cached,
     usable_gestures,
 )
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model
-from livegesture.pipeline.decision import NO_GESTURE_NAME
+from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.engine import backend_label, decide_stream, resolve_backend
-from livegesture.pipeline.settings import PipelineSettings
-from livegesture.sources.labels import GestureSegment
+from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
+from livegesture.sources.labels import NO_GESTURE_NAME, GestureSegment
+from livegesture.sources.resets import OnReset, label_parts
 
 
 @dataclass(frozen=True)
 class StreamTask:
-    """One recording (its labelled gestures) at one setting, ``point`` of a grid."""
+    """One recording (its labelled gestures) at several settings that differ only in the
+    decision policy (:data:`POLICY_SETTINGS`): ``points[i]`` numbers ``settings[i]`` in a grid."""
 
     recording: Path
     segments: tuple[GestureSegment, ...]
-    settings: PipelineSettings
-    point: int = 0
+    settings: tuple[PipelineSettings, ...]
+    points: tuple[int, ...]
+    on_reset: OnReset = "error"
 
 
 @dataclass(frozen=True)
@@ -66,21 +72,37 @@ class RecordingStream:
         return row
 
 
-def stream_recording(network: Network, task: StreamTask) -> RecordingStream:
-    """Run one recording through the live pipeline's decisions and score them."""
+def replay_policy(decisions: list[Decision], settings: PipelineSettings, num_classes: int) -> list[Decision]:
+    """The decisions a stream would have had under another decision policy: each window's raw
+    counts (the same whatever the policy) fed again, in order, to a fresh
+    :class:`~livegesture.pipeline.decision.RunningPrediction`, as the engine feeds its one."""
+    prediction = RunningPrediction(num_classes, settings.smoothing, settings.min_confidence,
+                                   settings.min_output_spikes, settings.switch_margin)
+    return [prediction.replay(d) for d in decisions]
+
+
+def stream_recording(network: Network, task: StreamTask) -> list[RecordingStream]:
+    """Run one recording through the live pipeline's decisions once, then score them under
+    each of the task's decision policies."""
     started = time.perf_counter()
     name = str(task.recording)
     try:
-        events, sensor_size = read_events_cached(task.recording)
-        gestures, skipped = usable_gestures(name, events, range(len(task.segments)), task.segments,
+        recording = read_events_cached(task.recording, task.on_reset)
+        segments = moved_segments(task.segments, label_parts(list(task.segments)), recording)
+        gestures, skipped = usable_gestures(name, recording.events, range(len(segments)), segments,
                                             network.num_outputs)
-        decisions = list(decide_stream((events,), sensor_size, network, task.settings))
+        decisions = list(decide_stream((recording.events,), recording.sensor_size, network, task.settings[0]))
     except Exception as err:  # one bad file must not end the run: report it, go on
         whole = Skipped(name, describe_error(err), samples=len(task.segments))
-        return RecordingStream(name, task.point, None, (whole,), time.perf_counter() - started)
-    score = score_stream([d.t_us for d in decisions], [d.label for d in decisions],
-                         [g.segment for g in gestures], network.num_outputs)
-    return RecordingStream(name, task.point, score, tuple(skipped), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return [RecordingStream(name, point, None, (whole,), seconds) for point in task.points]
+    results = []
+    for point, settings in zip(task.points, task.settings):
+        replayed = replay_policy(decisions, settings, network.num_outputs)
+        score = score_stream([d.t_us for d in replayed], [d.label for d in replayed],
+                             [g.segment for g in gestures], network.num_outputs)
+        results.append(RecordingStream(name, point, score, tuple(skipped), time.perf_counter() - started))
+    return results
 
 
 _loaded: CriModel | None = None
@@ -95,17 +117,23 @@ def init_stream_worker(model: Path) -> CriModel:
     return _loaded
 
 
-def stream_task(task: StreamTask) -> RecordingStream:
+def stream_task(task: StreamTask) -> list[RecordingStream]:
     """A task on this process's network (after :func:`init_stream_worker`)."""
     assert _loaded is not None, "init_stream_worker runs first"
     return stream_recording(_loaded.network, task)
 
 
 def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list[StreamTask]:
-    """Every recording at every setting, setting by setting: an interrupted ``tune`` has whole
-    settings done (reading a recording again costs little next to running it)."""
-    return [StreamTask(recording.path, recording.segments, setting, point)
-            for point, setting in enumerate(settings) for recording in inventory.recordings]
+    """Every recording at every setting, grouped so that settings differing only in the decision
+    policy share one run of the network; group by group, so that an interrupted ``tune`` has
+    whole settings done (reading a recording again costs little next to running it)."""
+    groups: dict[PipelineSettings, list[int]] = {}
+    for point, setting in enumerate(settings):
+        groups.setdefault(setting.replace(**{name: getattr(PipelineSettings(), name) for name in POLICY_SETTINGS}),
+                          []).append(point)
+    return [StreamTask(recording.path, recording.segments, tuple(settings[p] for p in points), tuple(points),
+                       inventory.on_reset)
+            for points in groups.values() for recording in inventory.recordings]
 
 
 def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettings], *, workers: int = 1,
@@ -120,8 +148,10 @@ def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettin
         workers = 1  # one chip, or one server (which does the work)
     run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
                    initializer=init_stream_worker, initargs=(model,),
-                   on_result=None if progress is None else (lambda _: progress.update()))
-    return sorted(run.results, key=lambda r: (r.point, r.recording)), len(run.unfinished)
+                   on_result=None if progress is None else (lambda results: progress.update(len(results))))
+    results = [result for task_results in run.results for result in task_results]
+    not_run = sum(len(task.points) for task in run.unfinished)
+    return sorted(results, key=lambda r: (r.point, r.recording)), not_run
 
 
 def total_score(results: list[RecordingStream], num_classes: int) -> StreamScore:

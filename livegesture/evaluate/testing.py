@@ -20,7 +20,7 @@ import numpy as np
 
 from livegesture.backends.network import IF_LEAK, LayeredNetwork, LinearLayer
 from livegesture.events import make_events
-from livegesture.model.config import INPUT_SHAPE
+from livegesture.integrate import INPUT_SHAPE
 from livegesture.model.files import ModelInfo, save_model
 from livegesture.sources.aedat3 import write_aedat3
 from livegesture.sources.labels import NUM_CLASSES, GestureSegment, labels_path_for, write_labels
@@ -71,9 +71,10 @@ HAND_FRAMES: tuple[int | None, ...] = (None, None, 0, 0, 3, 3, 0, 0, 2, 2, None,
 event ``i`` at ``(i + 1)`` ms)."""
 HAND_SEGMENTS = (GestureSegment(0, 30_000, 90_000), GestureSegment(2, 95_000, 105_000))
 HAND_WINDOWS = {"events_per_frame": 10, "clear_every": 2, "drain_steps": 1, "smoothing": 1,
-                "min_output_spikes": 1, "noise_filter": False, "backend": "fast"}
+                "min_output_spikes": 1, "min_event_rate": 0.0, "noise_filter": False, "backend": "fast"}
 """Pipeline settings that cut the worked stream into windows of two frames, ending at 20, 40,
-..., 120 ms; the forced network decides None, 0, 3, 0, 2, None there."""
+..., 120 ms; the forced network decides None, 0, 3, 0, 2, None there (the stream is slow, 1,000
+events per second: no quiet-scene gate)."""
 
 
 def hand_events() -> np.ndarray:

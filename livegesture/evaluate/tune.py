@@ -2,7 +2,8 @@
 
 Every point of the grid (the product of the values given per setting, on top of the base
 settings) is a streaming evaluation over all recordings (:mod:`livegesture.evaluate.streaming`).
-Two figures per point: *accuracy* (the decisions' accuracy inside gestures) and *latency*
+Two figures per point: *accuracy* (balanced: the mean of the decisions' accuracy inside
+gestures and of the "no gesture" decisions' share between them) and *latency*
 (the median time to the first correct decision after a gesture's onset; a point with no
 correct decision at all has infinite latency). The Pareto front and the best point are
 chosen as :mod:`livegesture.evaluate.grid` documents.
@@ -33,7 +34,12 @@ class TunePoint:
 
     @property
     def accuracy(self) -> float:
-        return self.score.frame_accuracy or 0.0
+        """Balanced streaming accuracy: the mean of the decisions inside gestures that are
+        right and of those between gestures that say "no gesture" (a policy that never names
+        a gesture, or always does, scores 0.5 at best)."""
+        inside, between = self.score.frame_accuracy, self.score.idle_rejection
+        parts = [part for part in (inside, between) if part is not None]
+        return sum(parts) / len(parts) if parts else 0.0
 
     @property
     def latency_s(self) -> float:

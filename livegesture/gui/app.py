@@ -10,7 +10,9 @@ from PySide6 import QtCore, QtWidgets
 
 from livegesture.gui.widgets import FOREGROUND, PANEL_BACKGROUND, dark_palette
 from livegesture.gui.window import MainWindow
+from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings
+from livegesture.sources.resets import OnReset
 
 WINDOW_SIZE = (1500, 860)
 MS_PER_S = 1000
@@ -26,11 +28,13 @@ def application() -> QtWidgets.QApplication:
     return app
 
 
-def open_window(source: str | None, settings: PipelineSettings, config_path: str | Path | None = None) -> MainWindow:
+def open_window(source: str | None, settings: PipelineSettings, config_path: str | Path | None = None,
+                on_reset: OnReset = "error") -> MainWindow:
     """A shown main window running on ``source`` (None: no source yet; a source that cannot
-    be opened shows its error in the window)."""
+    be opened shows its error in the window); ``on_reset``: what recordings' timestamp resets do."""
     application()
     window = MainWindow(settings, config_path)
+    window.on_reset = on_reset
     window.resize(*WINDOW_SIZE)
     window.show()
     if source is not None:
@@ -39,10 +43,10 @@ def open_window(source: str | None, settings: PipelineSettings, config_path: str
 
 
 def run_gui(source: str | None, settings: PipelineSettings, config_path: str | Path | None = None,
-            duration_s: float | None = None) -> int:
+            duration_s: float | None = None, on_reset: OnReset = "error") -> int:
     """Open the window and run until it is closed (or ``duration_s`` of wall time passes)."""
     app = application()
-    window = open_window(source, settings, config_path)
+    window = open_window(source, settings, config_path, on_reset)
     if duration_s is not None:
         QtCore.QTimer.singleShot(int(duration_s * MS_PER_S), window.close)
     return app.exec()
@@ -50,6 +54,4 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
 
 def gui(args: argparse.Namespace) -> int:
     """``livegesture gui [SOURCE]``: settings from the config file, ``--model``, ``--backend`` and ``--remote`` on top."""
-    from livegesture.commands import settings_from_args
-
-    return run_gui(args.source, settings_from_args(args), args.config, args.duration)
+    return run_gui(args.source, settings_from_args(args), args.config, args.duration, args.on_reset)

@@ -9,11 +9,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from livegesture.evaluate.metrics import NO_GESTURE
-from livegesture.gui.history import Run
-from livegesture.gui.text import WAITING_TEXT
-from livegesture.pipeline.decision import label_name
-from livegesture.pipeline.settings import BACKEND_CHOICES, MODES, SETTING_HELP, PipelineSettings
+from livegesture.display.state import TimelineView
+from livegesture.display.text import CONFIDENCE_HELP, NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, confidence_text
+from livegesture.pipeline.options import FILE_SETTINGS, METAVARS, option_help
+from livegesture.pipeline.settings import SETTING_SPECS, PipelineSettings, SettingSpec
+from livegesture.sources.labels import NO_GESTURE_NAME, label_name
 from livegesture.sources.replay import US_PER_S
 
 CLASS_COLOURS = ("#5fa8ff", "#ffa64d", "#5fd35f", "#ff6b6b", "#b48cff", "#d9a066",
@@ -21,25 +21,37 @@ CLASS_COLOURS = ("#5fa8ff", "#ffa64d", "#5fd35f", "#ff6b6b", "#b48cff", "#d9a066
 """One colour per DVS Gesture class (cycled for a model with more outputs)."""
 NO_GESTURE_COLOUR = "#30343c"
 DIM_TEXT_COLOUR = "#8a90a0"
+ROI_COLOUR = "#f0c040"
+"""The square of the sensor the network sees, drawn on the events."""
 PANEL_BACKGROUND = "#0e1016"
 FOREGROUND = "#d0d4dc"
 PREDICTION_POINT_SIZE = 30
+NAME_PADDING = 12
+"""Pixels beside the longest name in the prediction panel."""
 RIGHT_MARK, WRONG_MARK = "  \u2714", "  \u2718"
 BAR_HEIGHT = 0.72
 PREDICTED_ROW, TRUE_ROW = 1.0, 0.0
 ROW_HEIGHT = 0.8
-INTEGER_LIMITS: dict[str, tuple[int, int]] = {
-    "events_per_frame": (1, 1_000_000),
-    "frames_per_window": (1, 1_000),
-    "clear_every": (1, 1_000),
-    "drain_steps": (0, 100),
-}
-"""Spin box ranges of the integer settings (the settings validate the rest)."""
+TOOLBAR_SETTINGS = ("speed",)
+"""Settings the toolbar holds rather than the settings panel."""
+VIEW_SETTINGS = ("roi",)
+"""Settings the event view holds rather than the settings panel: the region of interest is
+drawn on it and dragged (:class:`ImagePanel`)."""
+SPIN_STEPS = {"events_per_frame": 100, "min_confidence": 0.05, "switch_margin": 0.05}
+"""Arrow-key steps of the spin boxes (default 1)."""
+FLOAT_DECIMALS = 2
 
 
-def class_colour(label: int) -> str:
-    """The colour of class ``label``; ``NO_GESTURE_COLOUR`` for ``NO_GESTURE``."""
-    return NO_GESTURE_COLOUR if label == NO_GESTURE else CLASS_COLOURS[label % len(CLASS_COLOURS)]
+def class_colour(label: int | None) -> str:
+    """The colour of class ``label``; ``NO_GESTURE_COLOUR`` for None (no gesture)."""
+    return NO_GESTURE_COLOUR if label is None else CLASS_COLOURS[label % len(CLASS_COLOURS)]
+
+
+def legend_html(class_names: Sequence[str]) -> str:
+    """The timeline's colour key: a coloured square and the name of every class, and of no gesture."""
+    entries = [(class_colour(k), name) for k, name in enumerate(class_names)] + [(NO_GESTURE_COLOUR, NO_GESTURE_NAME)]
+    return " &nbsp; ".join(f"<span style='color:{colour}'>\u25a0</span>&nbsp;{name.replace(' ', '&nbsp;')}"
+                           for colour, name in entries)  # lines break between entries only
 
 
 def _make_static(plot: pg.PlotWidget) -> None:
@@ -50,7 +62,10 @@ def _make_static(plot: pg.PlotWidget) -> None:
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
-    """A titled RGB image, square pixels, row 0 at the top."""
+    """A titled RGB image, square pixels, row 0 at the top; optionally a square region of
+    interest drawn on it, which the mouse drags (``roi_moved`` gives its new x, y, side)."""
+
+    roi_moved = QtCore.Signal(int, int, int)
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -60,7 +75,30 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
+        self.roi = pg.ROI((0, 0), (1, 1), pen=pg.mkPen(ROI_COLOUR, width=2), movable=True, rotatable=False,
+                          resizable=False, removable=False, translateSnap=True)
+        self.roi.setZValue(1)
+        self.roi.hide()
+        self.roi.sigRegionChangeFinished.connect(self._roi_changed)
+        self.view.addItem(self.roi)
         self.setMinimumSize(260, 260)
+
+    def show_roi(self, x: int, y: int, side: int, bounds: tuple[int, int] | None) -> None:
+        """Draw the square ``side`` at ``(x, y)``, draggable within ``bounds`` (width, height);
+        ``bounds=None`` hides it."""
+        self.roi.blockSignals(True)
+        try:
+            self.roi.setVisible(bounds is not None)
+            if bounds is not None:
+                self.roi.maxBounds = QtCore.QRectF(0, 0, *bounds)
+                self.roi.setPos((x, y))
+                self.roi.setSize((side, side))
+        finally:
+            self.roi.blockSignals(False)
+
+    def _roi_changed(self) -> None:
+        x, y = (int(round(v)) for v in self.roi.pos())
+        self.roi_moved.emit(x, y, int(round(self.roi.size()[0])))
 
     def show_rgb(self, rgb: np.ndarray) -> None:
         """Draw an ``(H, W, 3)`` uint8 image, each pixel a square block (no smoothing)."""
@@ -75,7 +113,7 @@ class ConfidenceBars(pg.PlotWidget):
         _make_static(self)
         self.getViewBox().invertY(True)
         self.setXRange(0, 1, padding=0.02)
-        self.getAxis("bottom").setLabel("confidence")
+        self.getAxis("bottom").setLabel("share of the output spikes (the confidence)")
         self.bars = pg.BarGraphItem(x0=[], y=[], height=BAR_HEIGHT, width=[], brushes=[])
         self.addItem(self.bars)
         self.threshold = pg.InfiniteLine(angle=90, pen=pg.mkPen(DIM_TEXT_COLOUR, style=QtCore.Qt.PenStyle.DashLine))
@@ -108,29 +146,39 @@ class PredictionPanel(QtWidgets.QWidget):
     def __init__(self, class_names: Sequence[str]) -> None:
         super().__init__()
         self.class_names = tuple(class_names)
-        self.name = QtWidgets.QLabel(WAITING_TEXT)
+        self.name = QtWidgets.QLabel()
         font = self.name.font()
         font.setPointSize(PREDICTION_POINT_SIZE)
         font.setBold(True)
         self.name.setFont(font)
-        self.name.setMinimumWidth(420)
         self.confidence = QtWidgets.QLabel("")
+        self.confidence.setToolTip(CONFIDENCE_HELP)
         self.truth = QtWidgets.QLabel("")
         self.accuracy = QtWidgets.QLabel("")
         for label in (self.confidence, self.truth, self.accuracy):
             bigger = label.font()
             bigger.setPointSize(bigger.pointSize() + 3)
             label.setFont(bigger)
+            label.setWordWrap(True)  # a longer line wraps instead of widening the panel (and moving the images)
         self.bars = ConfidenceBars(class_names)
         layout = QtWidgets.QVBoxLayout(self)
         for widget in (self.name, self.confidence, self.truth, self.accuracy):
             layout.addWidget(widget)
         layout.addWidget(self.bars, stretch=1)
-        self._set_name(WAITING_TEXT, DIM_TEXT_COLOUR)
+        self.set_class_names(class_names)
+        self._set_name(NO_SOURCE_TEXT, DIM_TEXT_COLOUR)
+        self.confidence.setText(NO_SOURCE_HINT)
 
     def set_class_names(self, class_names: Sequence[str]) -> None:
+        """Take the model's class names; the panel is made wide enough for the longest (and
+        for the waiting texts), so that no name is cut and the panel never changes width."""
         self.class_names = tuple(class_names)
         self.bars.set_class_names(class_names)
+        metrics = QtGui.QFontMetrics(self.name.font())
+        texts = (*self.class_names, NO_GESTURE_NAME, WAITING_TEXT, NO_SOURCE_TEXT)
+        margins = self.layout().contentsMargins()
+        self.setFixedWidth(max(metrics.horizontalAdvance(text) for text in texts) + margins.left() + margins.right()
+                           + NAME_PADDING)
 
     def clear(self) -> None:
         self._set_name(WAITING_TEXT, DIM_TEXT_COLOUR)
@@ -142,13 +190,13 @@ class PredictionPanel(QtWidgets.QWidget):
     def show_decision(self, label: int | None, confidence: float, scores: np.ndarray) -> None:
         colour = DIM_TEXT_COLOUR if label is None else class_colour(label)
         self._set_name(label_name(label, self.class_names), colour)
-        self.confidence.setText(f"confidence {100 * confidence:.0f}%")
+        self.confidence.setText(confidence_text(confidence))
         self.bars.set_scores(scores, label)
 
-    def show_truth(self, true_label: int, predicted: int | None, accuracy: str) -> None:
-        """The labelled gesture now (``NO_GESTURE`` between gestures) and the running accuracy."""
-        if true_label == NO_GESTURE:
-            name, colour, mark = label_name(None, self.class_names), DIM_TEXT_COLOUR, ""
+    def show_truth(self, true_label: int | None, predicted: int | None, accuracy: str) -> None:
+        """The labelled gesture now (None between gestures) and the running accuracy."""
+        if true_label is None:
+            name, colour, mark = NO_GESTURE_NAME, DIM_TEXT_COLOUR, ""
         else:
             name, colour = label_name(true_label, self.class_names), class_colour(true_label)
             mark = RIGHT_MARK if predicted == true_label else WRONG_MARK
@@ -175,22 +223,25 @@ class TimelinePlot(pg.PlotWidget):
         for item in self.rows.values():
             self.addItem(item)
 
-    def show_runs(self, predicted: list[Run], truth: list[Run] | None, origin_us: int, start_us: int,
-                  end_us: int) -> None:
-        """Draw the runs over ``[start_us, end_us)``, in seconds since ``origin_us`` (``truth``
-        None: an unlabelled source, that row stays empty)."""
-        for row, runs in ((PREDICTED_ROW, predicted), (TRUE_ROW, truth or [])):
+    def show(self, view: TimelineView) -> None:
+        """Draw the runs over ``[start_us, end_us)``, in seconds since ``origin_us`` (no truth:
+        an unlabelled source, that row stays empty)."""
+        for row, runs in ((PREDICTED_ROW, view.predicted), (TRUE_ROW, view.truth or [])):
             self.rows[row].setOpts(
-                x0=(np.array([run.start_us for run in runs]) - origin_us) / US_PER_S,
+                x0=(np.array([run.start_us for run in runs]) - view.origin_us) / US_PER_S,
                 width=np.array([run.end_us - run.start_us for run in runs]) / US_PER_S,
                 y=np.full(len(runs), row), height=ROW_HEIGHT, pen=None,
                 brushes=[pg.mkBrush(class_colour(run.label)) for run in runs])
-        self.setXRange((start_us - origin_us) / US_PER_S, (end_us - origin_us) / US_PER_S, padding=0)
+        self.setXRange((view.start_us - view.origin_us) / US_PER_S, (view.end_us - view.origin_us) / US_PER_S,
+                       padding=0)
 
 
 class SettingsPanel(QtWidgets.QWidget):
-    """The pipeline's settings as controls. ``changed(name, value)`` is emitted when the user
-    changes one; :meth:`show_settings` sets them all without emitting."""
+    """The pipeline's settings as controls, made from the schema
+    (:data:`~livegesture.pipeline.settings.SETTING_SPECS`): a combo box for a setting with
+    choices, a file button for a file, a check box for a switch, a spin box bounded as the
+    setting for a number; the setting's help as the tooltip. ``changed(name, value)`` is
+    emitted when the user changes one; :meth:`show_settings` sets them all without emitting."""
 
     changed = QtCore.Signal(str, object)
     choose_model = QtCore.Signal()
@@ -198,59 +249,67 @@ class SettingsPanel(QtWidgets.QWidget):
     def __init__(self) -> None:
         super().__init__()
         form = QtWidgets.QFormLayout(self)
-        self.backend = QtWidgets.QComboBox()
-        self.backend.addItems(BACKEND_CHOICES)
-        self.backend.setToolTip(SETTING_HELP["backend"])
-        self.backend.currentTextChanged.connect(lambda text: self.changed.emit("backend", text))
-        form.addRow("backend", self.backend)
-        self.remote = QtWidgets.QLineEdit()
-        self.remote.setPlaceholderText("HOST:PORT of a livegesture serve (empty: here)")
-        self.remote.setToolTip(SETTING_HELP["remote"])
-        self.remote.editingFinished.connect(lambda: self.changed.emit("remote", self.remote.text().strip()))
-        form.addRow("remote", self.remote)
-        self.mode = QtWidgets.QComboBox()
-        self.mode.addItems(MODES)
-        self.mode.setToolTip(SETTING_HELP["mode"])
-        self.mode.currentTextChanged.connect(lambda text: self.changed.emit("mode", text))
-        form.addRow("mode", self.mode)
-        self.model = QtWidgets.QPushButton()
-        self.model.clicked.connect(self.choose_model.emit)
-        form.addRow("model", self.model)
-        self.spins: dict[str, QtWidgets.QSpinBox] = {}
-        for name, (low, high) in INTEGER_LIMITS.items():
-            spin = QtWidgets.QSpinBox()
-            spin.setRange(low, high)
-            spin.setKeyboardTracking(False)  # typing 2500 changes the setting once, at the end
-            spin.setToolTip(SETTING_HELP[name])
-            spin.setAccelerated(True)
-            spin.valueChanged.connect(lambda value, name=name: self.changed.emit(name, value))
-            self.spins[name] = spin
-            form.addRow(name.replace("_", " "), spin)
-        self.spins["events_per_frame"].setSingleStep(100)
-        self.noise_filter = QtWidgets.QCheckBox("background-activity filter")
-        self.noise_filter.toggled.connect(lambda on: self.changed.emit("noise_filter", on))
-        form.addRow("noise filter", self.noise_filter)
-        self.lossless = QtWidgets.QCheckBox("replays never drop (may lag)")
-        self.lossless.toggled.connect(lambda on: self.changed.emit("lossless", on))
-        form.addRow("lossless", self.lossless)
+        self.controls: dict[str, QtWidgets.QWidget] = {}
+        for name, spec in SETTING_SPECS.items():
+            if name in TOOLBAR_SETTINGS or name in VIEW_SETTINGS:
+                continue
+            control = self._control(spec)
+            control.setToolTip(option_help(spec))
+            self.controls[name] = control
+            form.addRow(name.replace("_", " "), control)
+
+    def _control(self, spec: SettingSpec) -> QtWidgets.QWidget:
+        emit = lambda value, name=spec.name: self.changed.emit(name, value)  # noqa: E731
+        if spec.choices is not None:
+            control = QtWidgets.QComboBox()
+            control.addItems(spec.choices)
+            control.currentTextChanged.connect(emit)
+        elif spec.name in FILE_SETTINGS:
+            control = QtWidgets.QPushButton()
+            control.clicked.connect(self.choose_model.emit)
+        elif spec.kind is bool:
+            control = QtWidgets.QCheckBox()
+            control.toggled.connect(emit)
+        elif spec.kind is str:  # free text (a remote server's HOST:PORT), taken when the editing ends
+            control = QtWidgets.QLineEdit()
+            control.setPlaceholderText(METAVARS.get(spec.name, ""))
+            control.editingFinished.connect(lambda: emit(control.text().strip()))
+        else:
+            control = QtWidgets.QDoubleSpinBox() if spec.kind is float else QtWidgets.QSpinBox()
+            if spec.kind is float:
+                control.setDecimals(FLOAT_DECIMALS)
+            control.setRange(spec.low, spec.high)
+            control.setSingleStep(SPIN_STEPS.get(spec.name, 1))
+            control.setKeyboardTracking(False)  # typing 2500 changes the setting once, at the end
+            control.setAccelerated(True)
+            control.valueChanged.connect(emit)
+        return control
+
+    def set_switching(self, switching: bool) -> None:
+        """While another backend, model or remote server loads, none can be changed again."""
+        for name in ("backend", "model", "remote"):
+            self.controls[name].setEnabled(not switching)
 
     def show_settings(self, settings: PipelineSettings) -> None:
-        widgets = (self.backend, self.remote, self.mode, self.noise_filter, self.lossless, *self.spins.values())
-        for widget in widgets:
-            widget.blockSignals(True)
+        for control in self.controls.values():
+            control.blockSignals(True)
         try:
-            self.backend.setCurrentText(settings.backend)
-            self.remote.setText(settings.remote)
-            self.mode.setCurrentText(settings.mode)
-            self.noise_filter.setChecked(settings.noise_filter)
-            self.lossless.setChecked(settings.lossless)
-            for name, spin in self.spins.items():
-                spin.setValue(getattr(settings, name))
-            self.model.setText(QtCore.QFileInfo(settings.model).fileName())
-            self.model.setToolTip(f"{settings.model}\nclick to choose another model file")
+            for name, control in self.controls.items():
+                value = getattr(settings, name)
+                if isinstance(control, QtWidgets.QComboBox):
+                    control.setCurrentText(value)
+                elif isinstance(control, QtWidgets.QPushButton):
+                    control.setText(QtCore.QFileInfo(value).fileName())
+                    control.setToolTip(f"{value}\nclick to choose another model file")
+                elif isinstance(control, QtWidgets.QCheckBox):
+                    control.setChecked(value)
+                elif isinstance(control, QtWidgets.QLineEdit):
+                    control.setText(value)
+                else:
+                    control.setValue(value)
         finally:
-            for widget in widgets:
-                widget.blockSignals(False)
+            for control in self.controls.values():
+                control.blockSignals(False)
 
 
 class ErrorBanner(QtWidgets.QFrame):

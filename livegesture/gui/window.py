@@ -1,7 +1,10 @@
 """The main window: drives a :class:`~livegesture.pipeline.runner.Pipeline` from a timer.
 
 All the work runs on the pipeline's threads; the GUI thread only calls the non-blocking
-:meth:`Pipeline.poll` about 30 times a second and draws what it returns. Errors (a bad file,
+:meth:`Pipeline.poll` about 30 times a second, hands the update to a Qt-free
+:class:`~livegesture.display.state.DisplayState` and draws that; the controls show the
+settings the update says are in force. Once the pipeline has stopped (a replay's end, a
+failure) the timer stops too, until another source is opened. Errors (a bad file,
 a lost camera, a failing backend, a bad setting) appear in the banner above the display and
 in the status bar. Closing the window stops the recording and every pipeline thread, then
 saves the settings.
@@ -16,32 +19,42 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from livegesture.events import LivegestureError
-from livegesture.evaluate.metrics import RunningAccuracy, true_label_at
-from livegesture.gui.history import DecisionTimeline, timeline_span, truth_runs
+from livegesture.display.state import DisplayState
+from livegesture.display.text import NO_SOURCE_HINT, count_text, label_for_key, label_keys_help
+from livegesture.events import LivegestureError, error_message
+from livegesture.geometry import FieldMapping
 from livegesture.gui.images import EventOverlay, frame_rgb
-from livegesture.gui.text import accuracy_text, label_for_key, label_keys_help
-from livegesture.pipeline.decision import label_name
-from livegesture.gui.widgets import ErrorBanner, ImagePanel, PredictionPanel, SettingsPanel, TimelinePlot
+from livegesture.gui.widgets import (
+    ErrorBanner,
+    ImagePanel,
+    PredictionPanel,
+    SettingsPanel,
+    TimelinePlot,
+    legend_html,
+)
 from livegesture.integrate import NET_INPUT_SIZE
-from livegesture.pipeline.runner import Pipeline, PipelineUpdate, error_message
+from livegesture.pipeline.runner import Pipeline, PipelineUpdate
 from livegesture.pipeline.settings import PipelineSettings, save_settings
 from livegesture.sources import CAMERA_PREFIX, open_source
 from livegesture.sources.base import EventSource
 from livegesture.sources.camera import DISCONNECTED, STATUS_CONNECTED, CameraSource
-from livegesture.sources.labels import CLASS_NAMES
+from livegesture.sources.labels import CLASS_NAMES, label_name
+from livegesture.sources.resets import OnReset
 
 REFRESH_MS = 33
 """Interval of the display timer (about 30 updates a second)."""
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 0.0)
 """Replay speeds offered; 0 = as fast as possible."""
-RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat);;All files (*)"
+RECORDING_FILTER = "Event recordings (*.aedat4 *.aedat *.dat);;All files (*)"
 MODEL_FILTER = "Models (*.npz *.pkl);;All files (*)"
 DEFAULT_RECORDINGS_DIR = Path("~/livegesture-recordings")
 WINDOW_TITLE = "livegesture"
 RECORD_TEXT = "\u25cf Record"
 STOP_RECORDING_TEXT = "\u25a0 Stop recording"
 RECORDING_COLOUR = "#ff5c5c"
+MESSAGE_MS = 15_000
+"""How long a message (an error, a recording's result, a reconnected camera) stays in the
+status bar before the pipeline's state shows again (the banner keeps an error)."""
 
 
 def speed_text(speed: float) -> str:
@@ -58,35 +71,35 @@ class MainWindow(QtWidgets.QMainWindow):
         self.config_path = config_path
         self.pipeline: Pipeline | None = None
         self.source_spec: str | None = None
+        self.on_reset: OnReset = "error"
+        """What a recording's timestamp resets do (see :mod:`livegesture.sources.resets`)."""
         self._settings = settings
+        """The settings in force (the latest update's while a pipeline runs), or asked for while a
+        backend or model loads; kept for the next source and saved on close."""
         self._overlay: EventOverlay | None = None
-        self._timeline = DecisionTimeline()
-        self._accuracy = RunningAccuracy([])
-        self._now_us = 0
-        self._first_us: int | None = None
-        """Event time of the first event shown: the timeline's origin."""
+        self.display: DisplayState | None = None
+        """What the window shows of the running pipeline (None before a source is opened)."""
         self._last_error: str | None = None
         self._camera_problem: str | None = None
         """The banner's message about an unplugged camera, while it lasts."""
-        self._finished = False
-        self.last_update: PipelineUpdate | None = None
-        """What the latest :meth:`refresh` took from the pipeline."""
         self._build()
         self.settings_panel.show_settings(settings)
         self._update_transport()
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
-        self._timer.start()
 
     # -- layout ----------------------------------------------------------------------------
 
     def _build(self) -> None:
         self.banner = ErrorBanner()
-        self.overlay_panel = ImagePanel("events (ON green, OFF red)")
+        self.overlay_panel = ImagePanel("events (ON green, OFF red); the square: what the network sees")
+        self.overlay_panel.roi_moved.connect(lambda x, y, side: self.change_setting("roi", (x, y, side)))
         self.frame_panel = ImagePanel(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}")
         self.prediction = PredictionPanel(CLASS_NAMES)
         self.timeline_plot = TimelinePlot()
+        self.legend = QtWidgets.QLabel(legend_html(CLASS_NAMES))
+        self.legend.setWordWrap(True)
         images = QtWidgets.QHBoxLayout()
         images.addWidget(self.overlay_panel, stretch=1)
         images.addWidget(self.frame_panel, stretch=1)
@@ -97,9 +110,12 @@ class MainWindow(QtWidgets.QMainWindow):
         layout.addWidget(self.banner)
         layout.addLayout(images, stretch=1)
         layout.addWidget(self.timeline_plot)
+        layout.addWidget(self.legend)
         self.setCentralWidget(central)
         self._build_toolbar()
         self._build_dock()
+        self.state_label = QtWidgets.QLabel(NO_SOURCE_HINT)
+        self.statusBar().addWidget(self.state_label, stretch=1)
         self.stats_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.stats_label)
 
@@ -107,7 +123,8 @@ class MainWindow(QtWidgets.QMainWindow):
         bar = self.addToolBar("controls")
         bar.setObjectName("controls")
         bar.setMovable(False)
-        bar.addAction("Open file\u2026", self.choose_file).setToolTip("replay a recording (.aedat4, .aedat)")
+        bar.addAction("Open file\u2026", self.choose_file).setToolTip(
+            "replay a recording (.aedat4; .aedat AEDAT 2.0 (jAER) or 3.1 (DVS Gesture))")
         bar.addAction("Camera", lambda: self.open_source(CAMERA_PREFIX)).setToolTip("the first iniVation camera found")
         bar.addSeparator()
         self.play_action = bar.addAction("Pause", self.toggle_pause)
@@ -132,6 +149,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings_panel.changed.connect(self.change_setting)
         self.settings_panel.choose_model.connect(self.choose_model)
         self.recording_label = QtWidgets.QLabel("not recording")
+        self.recording_label.setWordWrap(True)
+        self.recording_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        for control in (*self.settings_panel.controls.values(), self.speed):
+            control.installEventFilter(self)  # Space and the label keys are the window's, not a control's
         keys = QtWidgets.QLabel(f"Space  pause / play a replay\n\nWhile recording, keys mark gestures:\n"
                                 f"{label_keys_help()}\nSpace / Esc  end the gesture")
         keys.setStyleSheet("font-family: monospace")
@@ -155,19 +176,35 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @property
     def settings(self) -> PipelineSettings:
-        """The settings in force (the pipeline's when one runs)."""
-        return self.pipeline.settings if self.pipeline is not None else self._settings
+        """The settings in force (as the latest update of a running pipeline says), or asked for
+        while a backend or model loads."""
+        return self._settings
+
+    @property
+    def last_update(self) -> PipelineUpdate | None:
+        """What the latest :meth:`refresh` took from the pipeline."""
+        return self.display.update if self.display is not None else None
 
     @property
     def now_us(self) -> int:
         """Event time of the latest event shown."""
-        return self._now_us
+        return self.display.now_us if self.display is not None else 0
+
+    @property
+    def redrawing(self) -> bool:
+        """The display timer runs: a pipeline is running (or recording)."""
+        return self._timer.isActive()
+
+    def _running(self) -> Pipeline | None:
+        """The pipeline, while it runs (not finished, failed or stopped)."""
+        update = self.last_update
+        return self.pipeline if self.pipeline is not None and (update is None or update.running) else None
 
     def show_error(self, message: str) -> None:
         """Show ``message`` in the banner and the status bar (never modal)."""
         self._last_error = message
         self.banner.show_message(message)
-        self.statusBar().showMessage(message)
+        self.statusBar().showMessage(message, MESSAGE_MS)
 
     # -- source and pipeline -----------------------------------------------------------------
 
@@ -186,7 +223,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Run the pipeline on ``spec`` (a recording path or ``camera``), replacing the running
         one; on failure the message is shown and the running pipeline (if any) goes on."""
         try:
-            source = open_source(spec)
+            source = open_source(spec, self.on_reset)
         except Exception as err:  # a bad file, no camera: say so in the window
             self.show_error(error_message("source", err))
             return False
@@ -201,21 +238,19 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self._stop_pipeline()
         self.pipeline, self.source_spec = pipeline, spec
-        self._overlay = EventOverlay(pipeline.source.sensor_size)
-        self._timeline.clear()
-        self._accuracy = RunningAccuracy(pipeline.source.labels or [])
-        self._now_us = 0
-        self._first_us = None
-        self._finished = False
-        self.last_update = None
+        source = pipeline.source
+        self._overlay = EventOverlay(source.sensor_size)
+        self.display = DisplayState(source.name, source.labels, source.live)
         self.prediction.set_class_names(pipeline.class_names)
         self.prediction.clear()
         self.banner.hide()
         self._last_error = self._camera_problem = None
-        width, height = pipeline.source.sensor_size
-        self.source_label.setText(f"  {pipeline.source.name}  ({width}\u00d7{height})")
-        self.statusBar().showMessage(f"playing {pipeline.source.name}")
+        width, height = source.sensor_size
+        self.source_label.setText(f"  {source.name}  ({width}\u00d7{height})")
+        self.state_label.setText(self.display.status())
+        self._show_geometry()
         pipeline.start()
+        self._timer.start()
         self._update_transport()
         return True
 
@@ -223,22 +258,35 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.pipeline is None:
             return
         self.stop_recording()
-        self._settings = self.pipeline.settings
         self.pipeline.stop()
         self.pipeline = None
 
     def change_setting(self, name: str, value: Any) -> None:
-        """Apply one setting to the running pipeline (or keep it for the next one); a bad value
-        is shown and the controls go back to the settings in force."""
+        """Apply one setting to the running pipeline (and keep it for the next one); a bad
+        value is shown and the controls go back to the settings in force. A backend or model
+        is in force once the pipeline has loaded it: the controls follow its updates."""
         try:
-            if self.pipeline is not None:
+            self._settings = self._settings.replace(**{name: value})
+            if self._running() is not None:
                 self.pipeline.update_settings(**{name: value})
-            else:
-                self._settings = self._settings.replace(**{name: value})
         except LivegestureError as err:
             self.show_error(str(err))
         self.settings_panel.show_settings(self.settings)
+        self._show_geometry()
         self._update_transport()
+
+    def _show_geometry(self) -> None:
+        """Draw the region of interest on the events of a sensor other than a whole DVS128, and
+        say what the network sees."""
+        if self.pipeline is None:
+            return
+        sensor_size = self.pipeline.source.sensor_size
+        mapping = FieldMapping(sensor_size, self.settings.roi)
+        roi = mapping.roi
+        self.overlay_panel.show_roi(roi.x, roi.y, roi.side, None if mapping.identity else sensor_size)
+        source = "" if mapping.identity else f" from {roi.side}\u00d7{roi.side} at ({roi.x}, {roi.y})"
+        self.frame_panel.title.setText(f"network input {NET_INPUT_SIZE}\u00d7{NET_INPUT_SIZE}{source}")
+        self.frame_panel.setToolTip(f"the network sees {mapping.describe()}")
 
     # -- transport -------------------------------------------------------------------------
 
@@ -247,7 +295,7 @@ class MainWindow(QtWidgets.QMainWindow):
         pipeline = self.pipeline
         if pipeline is None or pipeline.replay is None:
             return
-        if self._finished:
+        if self.display.finished:
             self.open_source(self.source_spec)
         elif pipeline.paused:
             pipeline.resume()
@@ -264,7 +312,8 @@ class MainWindow(QtWidgets.QMainWindow):
         replay = self.pipeline is not None and self.pipeline.replay is not None
         paused = replay and self.pipeline.paused
         self.play_action.setEnabled(replay)
-        self.play_action.setText("Play" if paused or self._finished else "Pause")
+        finished = self.display is not None and self.display.finished
+        self.play_action.setText("Play" if paused or finished else "Pause")
         self.step_action.setEnabled(bool(paused))
         self.speed.setEnabled(replay)
         index = self.speed.findData(self.settings.speed)
@@ -280,26 +329,35 @@ class MainWindow(QtWidgets.QMainWindow):
         """One timer tick: take what the pipeline produced and draw it."""
         if self.pipeline is None:
             return
-        update = self.last_update = self.pipeline.poll()
+        update = self.pipeline.poll()
+        display = self.display
+        display.apply(update)
         if update.events.size:
             self._overlay.add(update.events)
-            self._now_us = int(update.events["t"][-1])
-            self._first_us = int(update.events["t"][0]) if self._first_us is None else self._first_us
             self.overlay_panel.show_rgb(self._overlay.rgb())
         if update.frame is not None:
             self.frame_panel.show_rgb(frame_rgb(update.frame.data))
-        self._show_decisions(update)
+        if update.class_names != self.prediction.class_names:  # another model is in force
+            self.prediction.set_class_names(update.class_names)
+            self.legend.setText(legend_html(update.class_names))
+        self._show_decisions(display)
         self.stats_label.setText(update.stats.figures())
-        if update.error and update.error != self._last_error:
-            self.show_error(update.error)
-            self.settings_panel.show_settings(self.settings)  # a rejected backend/model change is reverted
+        if display.message is not None:
+            self.show_error(display.message)
+        if update.running and update.switching is None and update.settings != self._settings:  # loaded, or refused
+            self._settings = update.settings
+            self.settings_panel.show_settings(update.settings)
+            self._show_geometry()
+        self.settings_panel.set_switching(update.switching is not None)
         if isinstance(self.pipeline.source, CameraSource):
             self._show_camera_status(self.pipeline.source)
-        if update.finished and not self._finished:
-            self._finished = True
-            self.statusBar().showMessage(f"end of {self.pipeline.source.name}: press Play to replay it")
+        status = display.status()
+        if status != self.state_label.text():
+            self.state_label.setText(status)
             self._update_transport()
         self._show_recording()
+        if not update.running and self.pipeline.recorder is None:
+            self._timer.stop()  # nothing more will come: no redraws until another source is opened
 
     def _show_camera_status(self, camera: CameraSource) -> None:
         """A camera that was unplugged says so in the banner until it is back."""
@@ -313,25 +371,18 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._last_error == self._camera_problem:
                 self.banner.hide()
             self._camera_problem = None
-            self.statusBar().showMessage(f"{camera.name}: connected again")
+            self.statusBar().showMessage(f"{camera.name}: connected again", MESSAGE_MS)
 
-    def _show_decisions(self, update: PipelineUpdate) -> None:
-        for decision in update.decisions:
-            self._timeline.add(decision.t_us, decision.label)
-        self._accuracy.add([d.t_us for d in update.decisions], [d.label for d in update.decisions])
-        decision = update.prediction
-        if decision is not None and update.decisions:
+    def _show_decisions(self, display: DisplayState) -> None:
+        decision = display.prediction
+        if decision is not None and display.new_decision:
             self.prediction.show_decision(decision.label, decision.confidence, decision.scores)
         self.prediction.bars.set_threshold(self.settings.min_confidence)
-        labels = self.pipeline.source.labels
-        if labels is not None and decision is not None:
-            self.prediction.show_truth(true_label_at(labels, self._now_us), decision.label,
-                                       accuracy_text(self._accuracy.correct, self._accuracy.total))
-        if self._first_us is None:
-            return
-        start, end = timeline_span(self._first_us, self._now_us, self._timeline.span_us)
-        truth = truth_runs(labels, start, self._now_us) if labels is not None else None
-        self.timeline_plot.show_runs(self._timeline.runs(self._now_us), truth, self._first_us, start, end)
+        if display.labels is not None and decision is not None:
+            self.prediction.show_truth(display.true_label, decision.label, display.accuracy_line())
+        view = display.timeline_view()
+        if view is not None:
+            self.timeline_plot.show(view)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -340,6 +391,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stop_recording()
             return
         directory = DEFAULT_RECORDINGS_DIR.expanduser()
+        try:  # the dialog opens where it is told only if the folder exists (else in the last folder used)
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            self.show_error(f"{directory}: cannot create the recordings folder ({err.strerror or err})")
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", str(directory / f"gestures-{stamp}.aedat4"),
                                                         "aedat4 recordings (*.aedat4)")
@@ -372,29 +427,45 @@ class MainWindow(QtWidgets.QMainWindow):
         except LivegestureError as err:
             self.show_error(str(err))
             return
-        if recorder is not None:
-            self.statusBar().showMessage(f"recorded {recorder.events_written:,} events to {recorder.path}, "
-                                         f"{len(recorder.segments)} gestures to {recorder.labels_path}")
         self._show_recording()
+        if recorder is not None:
+            events = count_text(recorder.events_written, "event")
+            gestures = count_text(len(recorder.segments), "gesture")
+            self.statusBar().showMessage(f"recorded {events} to {recorder.path.name}, {gestures} to "
+                                         f"{recorder.labels_path.name}", MESSAGE_MS)
+            self.recording_label.setText(f"recorded {events} to {recorder.path}\nand {gestures} to "
+                                         f"{recorder.labels_path}")
 
     def _show_recording(self) -> None:
         recorder = self.pipeline.recorder if self.pipeline is not None else None
         self.record_action.setChecked(recorder is not None)
         self.record_action.setText(RECORD_TEXT if recorder is None else STOP_RECORDING_TEXT)
         if recorder is None:
-            self.recording_label.setText("not recording")
-            self.recording_label.setStyleSheet("")
+            if self.recording_label.styleSheet():  # a recording has just ended: its result stays shown
+                self.recording_label.setText("not recording")
+                self.recording_label.setStyleSheet("")
             return
         marking = recorder.running_label
         gesture = ("press a key to mark a gesture" if marking is None
                    else f"marking: {label_name(marking, CLASS_NAMES)}")
-        self.recording_label.setText(f"\u25cf recording {recorder.path.name}\n{recorder.events_written:,} events, "
-                                     f"{len(recorder.segments)} gestures marked\n{gesture}")
+        self.recording_label.setText(f"\u25cf recording {recorder.path.name}\n"
+                                     f"{count_text(recorder.events_written, 'event')}, "
+                                     f"{count_text(len(recorder.segments), 'gesture')} marked\n{gesture}")
         self.recording_label.setStyleSheet(f"color: {RECORDING_COLOUR}")
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self._handle_key(event):
+            super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt's name)
+        """A spin box with the focus does not take the window's keys (Space would blank it)."""
+        if event.type() == QtCore.QEvent.Type.KeyPress and self._handle_key(event):
+            return True
+        return super().eventFilter(watched, event)
+
+    def _handle_key(self, event: QtGui.QKeyEvent) -> bool:
         """While recording: 1-9, 0, - start marking a gesture, Space / Esc end it.
-        Otherwise Space pauses or resumes a replay."""
+        Otherwise Space pauses or resumes a replay. False for any other key."""
         recorder = self.pipeline.recorder if self.pipeline is not None else None
         key = event.key()
         ends = key in (QtCore.Qt.Key.Key_Space, QtCore.Qt.Key.Key_Escape)
@@ -406,15 +477,17 @@ class MainWindow(QtWidgets.QMainWindow):
         elif key == QtCore.Qt.Key.Key_Space:
             self.toggle_pause()
         else:
-            super().keyPressEvent(event)
-            return
+            return False
         self._show_recording()
+        return True
 
     # -- closing ---------------------------------------------------------------------------
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Stop the timer, the recording and every pipeline thread; save the settings."""
         self._timer.stop()
+        if self.pipeline is not None:
+            self.refresh()  # the settings in force at the very end
         self._stop_pipeline()
         try:
             save_settings(self._settings, self.config_path)

@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from livegesture.model.config import TrainConfig
 
 
 def train(args: argparse.Namespace) -> int:
     """Train on a DVS Gesture folder (IBM layout) and write ``OUT/model.npz``."""
-    from livegesture.model.train import load_dataset, train as run_training
+    from livegesture.model.train import load_dataset, train as run_training, train_live
+    from livegesture.model.windows import WindowRange
 
     config = TrainConfig().with_overrides(
         epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
         lr=args.lr, qat_lr=args.qat_lr, loss=args.loss, timesteps=args.timesteps, drain_steps=args.drain_steps,
         max_shift=args.max_shift, drop_rate=args.drop_rate, mirror=args.mirror, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, net_channels=args.channels, net_conv_layers=args.conv_layers)
-    train_set, test_set, provenance = load_dataset(args.dataset, config.timesteps, Path(args.out),
-                                                   limit=args.limit, progress=not args.no_progress)
+    provenance: dict[str, Any] = {}
     if args.note:
         provenance["note"] = args.note
     if args.init:
         provenance["initial_weights"] = str(Path(args.init).resolve())
-    result = run_training(train_set, test_set, args.out, config, resume=args.resume, init=args.init,
-                          provenance=provenance,
-                          progress=not args.no_progress)
+    options = {"resume": args.resume, "init": args.init, "progress": not args.no_progress}
+    if args.live_windows:
+        window = WindowRange(events_per_frame=tuple(args.events_per_frame or WindowRange().events_per_frame),
+                             frames=config.timesteps, drain_steps=config.drain_steps)
+        result = train_live(args.dataset, args.out, config, window, windows_per_epoch=args.windows_per_epoch,
+                            validation_windows=args.validation_windows, provenance=provenance, **options)
+    else:
+        train_set, test_set, data_provenance = load_dataset(args.dataset, config.timesteps, Path(args.out),
+                                                            limit=args.limit, progress=not args.no_progress)
+        result = run_training(train_set, test_set, args.out, config, provenance={**data_provenance, **provenance},
+                              **options)
     print(f"{result.model_path}: float {100 * result.float_accuracy:.2f} %, "
           f"integer {100 * result.integer_accuracy:.2f} % on the test split")
     return 0

@@ -1,7 +1,8 @@
-"""The reference deployment's constants and the architecture/training settings.
+"""The architecture and training settings (the reference deployment's constants live with
+their stages: ``TIMESTEPS`` and ``INPUT_SHAPE`` in :mod:`livegesture.integrate`,
+``DRAIN_STEPS`` in :mod:`livegesture.backends.base`).
 
-A leaf module (standard library only, plus the frame size): the command line reads its
-defaults without importing torch.
+No torch here: the command line reads these defaults without importing it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,46 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from livegesture.integrate import CHANNELS, NET_INPUT_SIZE
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.integrate import INPUT_SHAPE, TIMESTEPS
 from livegesture.sources.labels import NUM_CLASSES
 
-INPUT_SHAPE: tuple[int, int, int] = (CHANNELS, NET_INPUT_SIZE, NET_INPUT_SIZE)
-"""Network input: one axon per (channel, y, x) of a binarized frame."""
-TIMESTEPS = 10
-"""Frames per sample in the reference deployment (SpikingJelly ``frames_number=10``)."""
-DRAIN_STEPS = 6
-"""Empty steps after the last frame, as the HiAER-Spike DVS Gesture example runs."""
+MIN_OUTPUT_SPIKES = 4
+"""Output spikes below which a window says "no gesture" (the live pipeline's default
+``min_output_spikes``; an idle training sample is right when below it)."""
 LOSSES = ("ce", "mse")
+
+
+@dataclass(frozen=True)
+class LiveWindow:
+    """The live windows a model was trained on (recorded in its file): the live pipeline, ``eval``
+    and the window take ``events_per_frame``, ``clear_every`` and ``drain_steps`` from it as
+    defaults and warn when a setting lies far outside ``events_per_frame_range``."""
+
+    events_per_frame_range: tuple[int, int]
+    events_per_frame: int
+    """The default: where the model was best on its validation sessions."""
+    clear_every: int = TIMESTEPS
+    drain_steps: int = DRAIN_STEPS
+
+    def __post_init__(self) -> None:
+        low, high = (int(n) for n in self.events_per_frame_range)
+        object.__setattr__(self, "events_per_frame_range", (low, high))
+        if not (1 <= low <= high and self.events_per_frame >= 1 and self.clear_every >= 1 and self.drain_steps >= 0):
+            raise ValueError(f"invalid live window {self}")
+
+    def far_outside(self, events_per_frame: int, factor: float = 1.5) -> bool:
+        """Whether ``events_per_frame`` lies more than ``factor`` beyond the trained range."""
+        low, high = self.events_per_frame_range
+        return not low / factor <= events_per_frame <= high * factor
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"events_per_frame_range": list(self.events_per_frame_range)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiveWindow:
+        return cls(tuple(data["events_per_frame_range"]), int(data["events_per_frame"]),
+                   int(data.get("clear_every", TIMESTEPS)), int(data.get("drain_steps", DRAIN_STEPS)))
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@
   ``version``, ``input_shape``, ``layers`` (per layer ``type`` "conv"/"linear", ``shape``,
   and ``stride``, ``padding`` for convolutions), ``threshold`` (integer, fire on
   ``V > threshold``), ``leak`` (shift), ``timesteps`` (frames per sample), ``drain_steps``,
-  ``class_names``, ``scale`` (integer units per float unit) and free-form ``training``
-  (provenance: dataset, split, epochs, accuracies, ...).
+  ``class_names``, ``scale`` (integer units per float unit), free-form ``training``
+  (provenance: dataset, split, epochs, accuracies, ...) and, for a model trained on live
+  windows, ``live_window`` (:class:`~livegesture.model.config.LiveWindow`).
 
 **hs_api pickles** (``.pkl``, e.g. the HiAER-Spike example's ``DVS_model_config.pkl``): a
 dict with ``axons``, ``connections``, ``outputs`` (see :mod:`livegesture.backends.network`).
@@ -42,7 +43,9 @@ from livegesture.backends.network import (
     NetworkError,
 )
 from livegesture.events import LivegestureError
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.integrate import TIMESTEPS
+from livegesture.model.config import LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets" / "gesture-model.npz"
@@ -79,6 +82,8 @@ class ModelInfo:
     class_names: tuple[str, ...] = CLASS_NAMES
     scale: int | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    live_window: LiveWindow | None = None
+    """The live windows it was trained on; None for a model trained on whole gestures only."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def save_model(path: str | Path, network: LayeredNetwork, info: ModelInfo) -> Pa
         "threshold": int(network.threshold), "leak": int(network.leak), "timesteps": info.timesteps,
         "drain_steps": info.drain_steps, "class_names": list(info.class_names), "scale": info.scale,
         "training": info.training,
+        **({"live_window": info.live_window.to_dict()} if info.live_window else {}),
     }
     arrays = {f"layer{k}.weight": layer.weight for k, layer in enumerate(network.layers, start=1)}
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(metadata, indent=1).encode(), dtype=np.uint8)
@@ -178,7 +184,8 @@ def _load_npz(path: Path) -> CriModel:
         info = ModelInfo(timesteps=int(meta.get("timesteps", TIMESTEPS)),
                          drain_steps=int(meta.get("drain_steps", DRAIN_STEPS)),
                          class_names=tuple(meta.get("class_names", CLASS_NAMES)),
-                         scale=meta.get("scale"), training=dict(meta.get("training") or {}))
+                         scale=meta.get("scale"), training=dict(meta.get("training") or {}),
+                         live_window=LiveWindow.from_dict(meta["live_window"]) if meta.get("live_window") else None)
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     except (KeyError, TypeError, ValueError) as err:

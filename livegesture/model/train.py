@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,14 @@ from tqdm import tqdm
 
 from livegesture.backends import make_backend, run_sample
 from livegesture.backends.network import IF_LEAK, LayeredNetwork
-from livegesture.events import DVS128_SIZE, EventFormatError, LivegestureError
-from livegesture.integrate import integrate_sample
-from livegesture.model.files import ModelInfo, save_model
-from livegesture.model.config import TrainConfig
+from livegesture.events import EventFormatError, LivegestureError
+from livegesture.geometry import integrate_field
+from livegesture.model.files import MODEL_SUFFIX, ModelInfo, load_model, save_model
+from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow, TrainConfig
 from livegesture.model.net import SpikingNet, counted_steps, output_counts
 from livegesture.model.quantize import choose_scale, export, prepare_qat
-from livegesture.sources.dataset import DvsGestureFolder
+from livegesture.sources.dataset import DvsGestureFolder, user_of
+from livegesture.model.windows import IDLE, DrawnWindows, WindowRange, WindowSampler, load_sessions
 from livegesture.sources.labels import CLASS_NAMES, MIRRORED_CLASS, labels_path_for
 
 CHECKPOINT = "checkpoint.pt"
@@ -121,9 +121,9 @@ def load_dataset(root: str | Path, timesteps: int, cache_dir: Path, *, limit: in
             bar = tqdm(total=limit, desc=f"preparing {split} frames", unit="sample", disable=not progress,
                        file=sys.stderr)
             for sample in folder.samples(split):
-                frames.append(integrate_sample(sample.events, timesteps, DVS128_SIZE))
+                frames.append(integrate_field(sample.events, timesteps, sample.sensor_size))
                 labels.append(sample.label)
-                users.append(_user_of(sample.recording))
+                users.append(user_of(sample.recording))
                 names.append(f"{sample.recording.name}#{sample.index}")
                 bar.update()
                 if limit is not None and len(labels) >= limit:
@@ -141,12 +141,6 @@ def load_dataset(root: str | Path, timesteps: int, cache_dir: Path, *, limit: in
     return sets["train"], sets["test"], provenance
 
 
-def _user_of(recording: Path) -> int:
-    """The user number of an IBM-style recording name (``user07_led.aedat`` -> 7), else -1."""
-    match = re.match(r"user(\d+)", recording.name)
-    return int(match.group(1)) if match else -1
-
-
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -159,7 +153,8 @@ def mirror(frames: torch.Tensor, labels: torch.Tensor, generator: torch.Generato
     mirrored frame equals the frame of mirrored events."""
     flip = torch.rand(len(labels), generator=generator) < 0.5
     frames = torch.where(flip[:, None, None, None, None], frames.flip(-1), frames)
-    labels = torch.where(flip, torch.tensor(MIRRORED_CLASS)[labels], labels)
+    mirrored = torch.where(labels == IDLE, labels, torch.tensor(MIRRORED_CLASS)[labels.clamp(min=0)])
+    labels = torch.where(flip, mirrored, labels)
     return frames, labels
 
 
@@ -184,11 +179,24 @@ def _logits(net: SpikingNet, frames: torch.Tensor, drain_steps: int) -> torch.Te
 
 def loss_of(counts: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """Mean loss of output spike counts ``(B, classes)``: cross-entropy of the counts, or the
-    squared error of the firing rates against one-hot targets (SpikingJelly's DVS recipe)."""
+    squared error of the firing rates against one-hot targets (SpikingJelly's DVS recipe).
+    An :data:`~livegesture.model.windows.IDLE` sample's target is silence: all rates 0 (mse
+    only; cross-entropy has no such target)."""
     if config.loss == "ce":
+        if bool((labels == IDLE).any()):
+            raise TrainingError("idle samples (target: no output spikes) need the mse loss")
         return F.cross_entropy(counts, labels)
     steps = counted_steps(config.timesteps, config.drain_steps, config.net.depth)
-    return F.mse_loss(counts / steps, F.one_hot(labels, counts.shape[1]).to(counts.dtype))
+    targets = F.one_hot(labels.clamp(min=0), counts.shape[1]).to(counts.dtype) * (labels != IDLE)[:, None]
+    return F.mse_loss(counts / steps, targets)
+
+
+def correct_of(counts: torch.Tensor, labels: torch.Tensor) -> int:
+    """Samples decided right: the top count is the class (the reference deployment's argmax),
+    or, for an idle sample, fewer than :data:`~livegesture.model.config.MIN_OUTPUT_SPIKES`
+    output spikes ("no gesture")."""
+    silent = counts.sum(1) < MIN_OUTPUT_SPIKES
+    return int(torch.where(labels == IDLE, silent, counts.argmax(1) == labels).sum())
 
 
 INIT_RATE = 0.1
@@ -228,17 +236,17 @@ def evaluate(net: SpikingNet, data: FrameSet, config: TrainConfig, device: torch
             labels = torch.from_numpy(data.labels[start:start + config.batch_size]).long().to(device)
             counts = _logits(net, frames, config.drain_steps)
             total_loss += float(loss_of(counts, labels, config)) * len(labels)
-            correct += int((counts.argmax(1) == labels).sum())
+            correct += correct_of(counts, labels)
             functional.reset_net(net)
     return total_loss / max(len(data), 1), correct / max(len(data), 1)
 
 
 def backend_accuracy(network: LayeredNetwork, data: FrameSet, drain_steps: int) -> float:
-    """Accuracy of the deployed loop (reset, frames, drain, argmax) on the fast backend."""
+    """Accuracy of the deployed loop (reset, frames, drain, argmax) on the fast backend
+    (an idle sample is right when silent, as :func:`correct_of`)."""
     backend = make_backend("fast", network)
-    correct = sum(int(np.argmax(run_sample(backend, frames, drain_steps)) == label)
-                  for frames, label in zip(data.frames, data.labels))
-    return correct / max(len(data), 1)
+    counts = torch.from_numpy(np.stack([run_sample(backend, frames, drain_steps) for frames in data.frames]))
+    return correct_of(counts, torch.from_numpy(data.labels)) / max(len(data), 1)
 
 
 def split_validation(data: FrameSet, fraction: float, seed: int) -> tuple[FrameSet, FrameSet]:
@@ -278,9 +286,13 @@ def _load(path: Path, device: torch.device) -> dict[str, Any]:
 
 
 def _initial_weights(path: str | Path, config: TrainConfig) -> dict[str, torch.Tensor]:
-    """The float weights of an earlier run's checkpoint, to fine-tune from (same architecture)."""
+    """The float weights of an earlier run's checkpoint, or of a model file (its integer
+    weights over its threshold: the float net it was exported from, up to rounding), to
+    fine-tune from (same architecture)."""
     from livegesture.model.checkpoint import load_checkpoint
 
+    if Path(path).suffix == MODEL_SUFFIX:
+        return _model_weights(path, config)
     checkpoint = load_checkpoint(path)
     if checkpoint.scale is not None:
         raise TrainingError(f"{path}: a quantization-aware checkpoint; start from a float one (best-float.pt)")
@@ -289,11 +301,30 @@ def _initial_weights(path: str | Path, config: TrainConfig) -> dict[str, torch.T
     return checkpoint.net.state_dict()
 
 
+def _model_weights(path: str | Path, config: TrainConfig) -> dict[str, torch.Tensor]:
+    network = load_model(path).network
+    net = SpikingNet(config.net)
+    layers = getattr(network, "layers", ())
+    if len(layers) != len(net.weight_layers()) or any(
+            tuple(layer.weight.shape) != tuple(module.weight.shape)
+            for layer, module in zip(layers, net.weight_layers())):
+        raise TrainingError(f"{path}: its network is not the architecture {config.net}")
+    with torch.no_grad():
+        for layer, module in zip(layers, net.weight_layers()):
+            module.weight.copy_(torch.from_numpy(layer.weight.astype(np.float32) / network.threshold))
+    return net.state_dict()
+
+
 def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: TrainConfig, *,
           resume: bool = False, init: str | Path | None = None, provenance: dict[str, Any] | None = None,
-          progress: bool = True,
+          progress: bool = True, resample: Callable[[int], FrameSet] | None = None,
+          validation: FrameSet | None = None, extra_info: dict[str, Any] | None = None,
           echo: Callable[[str], None] = print) -> TrainResult:
-    """Train, fine-tune for CRI and write ``model.npz`` in ``out_dir`` (see the module docstring)."""
+    """Train, fine-tune for CRI and write ``model.npz`` in ``out_dir`` (see the module docstring).
+
+    ``resample(epoch)``, when given, draws each epoch's training samples afresh (live windows,
+    :mod:`livegesture.model.windows`); ``validation`` replaces the hold-out of ``train_set``
+    for model selection; ``extra_info`` goes into the model file's metadata."""
     if config.epochs < 1 or config.qat_epochs < 0:
         raise TrainingError(f"need at least one float epoch and no negative QAT epochs, got {config.epochs} "
                             f"and {config.qat_epochs}")
@@ -301,7 +332,10 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    fit_set, val_set = split_validation(train_set, config.val_fraction, config.seed)
+    if validation is not None:
+        fit_set, val_set = train_set, validation
+    else:
+        fit_set, val_set = split_validation(train_set, config.val_fraction, config.seed)
     if not len(val_set):
         val_set = fit_set
     if not len(fit_set) or not len(test_set):
@@ -349,6 +383,8 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
         generator = torch.Generator().manual_seed(config.seed * 1000 + first_epoch)
         for epoch in range(first_epoch, epochs + 1):
             started = time.monotonic()
+            if resample is not None:
+                fit_set = resample(epoch + (0 if phase == "float" else config.epochs))
             train_loss, train_acc = _train_epoch(net, fit_set, config, optimizer, device, generator,
                                                  f"{phase} {epoch}/{epochs}", progress)
             val_loss, val_acc = evaluate(net, val_set, config, device)
@@ -367,7 +403,7 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
         state = None
         echo(f"[{phase}] best validation accuracy {best['val_accuracy']:.3f} at epoch {best['epoch']}")
 
-    return _finish(net, test_set, out, config, device, log, provenance or {}, echo)
+    return _finish(net, test_set, out, config, device, log, provenance or {}, echo, extra_info or {})
 
 
 def _train_epoch(net: SpikingNet, data: FrameSet, config: TrainConfig, optimizer: torch.optim.Optimizer,
@@ -390,14 +426,14 @@ def _train_epoch(net: SpikingNet, data: FrameSet, config: TrainConfig, optimizer
         optimizer.step()
         functional.reset_net(net)
         total_loss += float(loss.detach()) * len(index)
-        correct += int((counts.argmax(1).cpu() == labels).sum())
+        correct += correct_of(counts.detach().cpu(), labels)
         seen += len(index)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
 def _finish(net: SpikingNet, test_set: FrameSet, out: Path, config: TrainConfig, device: torch.device, log: _Log,
-            provenance: dict[str, Any], echo: Callable[[str], None]) -> TrainResult:
+            provenance: dict[str, Any], echo: Callable[[str], None], extra_info: dict[str, Any]) -> TrainResult:
     """Test accuracies of the best float and best integer nets; write model.npz."""
     float_net = SpikingNet(config.net).to(device)
     float_net.load_state_dict(_load(out / BEST["float"], device)["model"])
@@ -421,9 +457,40 @@ def _finish(net: SpikingNet, test_set: FrameSet, out: Path, config: TrainConfig,
                 "torch": torch.__version__}
     info = ModelInfo(timesteps=config.timesteps, drain_steps=config.drain_steps, class_names=CLASS_NAMES[:config.net.num_classes]
                      if config.net.num_classes <= len(CLASS_NAMES) else tuple(map(str, range(config.net.num_classes))),
-                     scale=scale, training=training)
+                     scale=scale, training=training, **extra_info)
     path = save_model(out / MODEL, network, info)
     log({"phase": "final", **accuracy})
     echo(f"test accuracy: float {100 * float_acc:.2f} %, integer (CRI, fast backend) {100 * int_acc:.2f} % "
          f"({accuracy['loss_points']:+.2f} points lost); model written to {path}")
     return TrainResult(network, path, float_acc, int_acc, torch_int_acc)
+
+
+def frame_set(windows: DrawnWindows) -> FrameSet:
+    return FrameSet(windows.frames, windows.labels, windows.groups, windows.names)
+
+
+def train_live(root: str | Path, out_dir: str | Path, config: TrainConfig, window: WindowRange, *,
+               windows_per_epoch: int, validation_windows: int, provenance: dict[str, Any] | None = None,
+               **options: Any) -> TrainResult:
+    """Train on live windows (:mod:`livegesture.model.windows`) of a DVS Gesture folder's
+    recordings: fresh windows from the train split every epoch; a fixed draw of windows from
+    the test split's recordings (other users) selects the best epoch and gives the test accuracy.
+    ``options`` go to :func:`train`."""
+    if window.frames != config.timesteps or window.drain_steps != config.drain_steps:
+        raise TrainingError(f"the windows ({window.frames} frames + {window.drain_steps} drain steps) must match "
+                            f"the training's {config.timesteps} + {config.drain_steps}")
+    train_sessions, test_sessions = load_sessions(root, "train"), load_sessions(root, "test")
+    if not train_sessions or not test_sessions:
+        raise TrainingError(f"{root}: live-window training needs recordings in both splits")
+    sampler = WindowSampler(train_sessions, window)
+    held_out = frame_set(WindowSampler(test_sessions, window).draw(validation_windows, seed=config.seed + 10_000))
+    low, high = window.events_per_frame
+    live_window = LiveWindow((low, high), int(round(np.sqrt(low * high))), window.frames, window.drain_steps)
+    provenance = {**(provenance or {}), "dataset": str(Path(root).resolve()), "samples": "live windows",
+                  "window_range": asdict(window), "windows_per_epoch": windows_per_epoch,
+                  "train_users": sorted({s.group for s in train_sessions}),
+                  "test_users": sorted({s.group for s in test_sessions}), "test_samples": len(held_out)}
+    return train(frame_set(sampler.draw(windows_per_epoch, seed=config.seed)), held_out, out_dir, config,
+                 provenance=provenance, validation=held_out,
+                 resample=lambda epoch: frame_set(sampler.draw(windows_per_epoch, seed=config.seed * 1000 + epoch)),
+                 extra_info={"live_window": live_window}, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,15 +13,6 @@ from livegesture.pipeline.settings import (
     DEFAULT_SMOOTHING,
     DEFAULT_SWITCH_MARGIN,
 )
-
-
-NO_GESTURE_NAME = "no gesture"
-"""What the terminal, the window and the reports call a label of None."""
-
-
-def label_name(label: int | None, class_names: Sequence[str]) -> str:
-    """A decided class's name; :data:`NO_GESTURE_NAME` for None."""
-    return NO_GESTURE_NAME if label is None else class_names[label]
 
 
 @dataclass(frozen=True)
@@ -41,6 +31,11 @@ class Decision:
     """Timestamp of the event that completed the window's last frame."""
     frame_index: int
     """Index of the window's last frame."""
+    quiet: bool = False
+    """The scene fell quiet (see :class:`~livegesture.pipeline.engine.PredictionEngine`): the
+    decision says "no gesture" whatever the counts."""
+    window: bool = True
+    """False for a decision made between windows, when the scene fell quiet (no counts)."""
 
 
 def window_scores(counts: np.ndarray, min_output_spikes: int) -> np.ndarray:
@@ -90,18 +85,32 @@ class RunningPrediction:
         self._votes.clear()
         self._label = None
 
-    def update(self, counts: np.ndarray, t_us: int, frame_index: int) -> Decision:
-        """Take one window's output spike counts; the decision after it."""
+    def update(self, counts: np.ndarray, t_us: int, frame_index: int, quiet: bool = False) -> Decision:
+        """Take one window's output spike counts; the decision after it. A ``quiet`` window
+        votes silence and decides "no gesture"."""
         counts = np.asarray(counts, dtype=np.int64).copy()
         if counts.shape != (self.num_classes,):
             raise ValueError(f"expected {self.num_classes} counts, got shape {counts.shape}")
-        self._votes.append(window_scores(counts, self.min_output_spikes))
+        self._votes.append(np.zeros(self.num_classes) if quiet else window_scores(counts, self.min_output_spikes))
         total = np.sum(self._votes, axis=0)
         scores = total / total.sum() if total.any() else total
-        active = counts.sum() >= max(self.min_output_spikes, 1)
+        active = counts.sum() >= max(self.min_output_spikes, 1) and not quiet
         self._label = self._choose(scores) if active else None
         confidence = scores[self._label] if self._label is not None else scores.max()
-        return Decision(self._label, float(confidence), scores, counts, int(t_us), int(frame_index))
+        return Decision(self._label, float(confidence), scores, counts, int(t_us), int(frame_index), quiet)
+
+    def fall_quiet(self, t_us: int, frame_index: int) -> Decision:
+        """The scene fell quiet between windows: "no gesture" now, and the recent windows forgotten."""
+        self.reset()
+        zeros = np.zeros(self.num_classes)
+        return Decision(None, 0.0, zeros, zeros.astype(np.int64), int(t_us), int(frame_index), quiet=True,
+                        window=False)
+
+    def replay(self, decision: Decision) -> Decision:
+        """``decision`` (made under any policy) as this policy makes it from the same window."""
+        if not decision.window:
+            return self.fall_quiet(decision.t_us, decision.frame_index)
+        return self.update(decision.counts, decision.t_us, decision.frame_index, decision.quiet)
 
     def _choose(self, scores: np.ndarray) -> int | None:
         top = int(np.argmax(scores))

@@ -13,6 +13,12 @@ after the first, every frame goes to both, and each clears after its own windows
 decision comes twice as often (every ``C / 2`` frames), still each on a full reference window.
 Trade-off: twice the hardware work per frame, and on CRI two network instances (two cores).
 
+**Quiet scenes.** A gesture makes events fast; a person standing still makes few. A frame that
+filled at fewer than ``min_event_rate`` events per second is *quiet*: a window ending on a quiet
+frame decides "no gesture" whatever its counts, and when the scene falls quiet between windows
+(a quiet frame after a busy one) a "no gesture" decision is made at once, so the prediction
+shown does not outlive the motion by a whole window (which in a quiet scene takes seconds to fill).
+
 The schedule counts frames *stepped*: a frame the live pipeline dropped is not in any window.
 """
 
@@ -33,6 +39,7 @@ from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.settings import AUTO_BACKEND, STAGGERED, PipelineSettings
 
+US_PER_S = 1_000_000
 STEP_TIME_WINDOW = 256
 """Recent steps (and frames) over which the mean step time is taken."""
 BACKEND_OPTIONS: dict[str, dict[str, Any]] = {"fast": {"threads": 1}}
@@ -46,7 +53,7 @@ def resolve_backend(name: str) -> str:
 
 
 ENGINE_SETTINGS = ("clear_every", "drain_steps", "mode", "smoothing", "min_confidence", "min_output_spikes",
-                   "switch_margin")
+                   "switch_margin", "min_event_rate", "events_per_frame")
 """The settings the engine's schedule and prediction depend on."""
 
 
@@ -196,12 +203,20 @@ class PredictionEngine:
         for lane in self._lanes:
             self._clear(lane)
         self._scheduled = 0
+        self._was_quiet = False
         self._prediction.reset()
 
+    def is_quiet(self, frame: Frame) -> bool:
+        """Whether ``frame`` filled at fewer than ``min_event_rate`` events per second."""
+        rate = self._settings.min_event_rate
+        return rate > 0 and self._settings.events_per_frame * US_PER_S < rate * (frame.t_last_us - frame.t_first_us)
+
     def push(self, frame: Frame) -> list[Decision]:
-        """Step ``frame`` into every started instance; the decisions of the windows it completed."""
+        """Step ``frame`` into every started instance; the decisions of the windows it completed,
+        or, when the scene just fell quiet, one "no gesture" decision."""
         start = time.perf_counter()
         decisions = []
+        quiet = self.is_quiet(frame)
         for lane in self._lanes:
             if self._scheduled < lane.start_after:
                 continue
@@ -210,8 +225,11 @@ class PredictionEngine:
             if lane.stepped == self._settings.clear_every:
                 for _ in range(self._settings.drain_steps):
                     lane.counts += self._step(lane.backend, None)
-                decisions.append(self._prediction.update(lane.counts, frame.t_last_us, frame.index))
+                decisions.append(self._prediction.update(lane.counts, frame.t_last_us, frame.index, quiet))
                 self._clear(lane)
+        if quiet and not self._was_quiet and not decisions:
+            decisions.append(self._prediction.fall_quiet(frame.t_last_us, frame.index))
+        self._was_quiet = quiet
         self._scheduled += 1
         self._counters["frames"] += 1
         self._counters["decisions"] += len(decisions)

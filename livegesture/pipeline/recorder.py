@@ -36,10 +36,14 @@ class Recorder:
         self._running: tuple[int, int] | None = None
         """(label, start_us) of the gesture being marked."""
         self._last_t: int | None = None
+        self._written = 0
+        """The count of a closed recording."""
 
     @property
     def events_written(self) -> int:
-        return self._writer.events_written if self._writer is not None else 0
+        """Events written so far (all of them once closed)."""
+        with self._lock:
+            return self._writer.events_written if self._writer is not None else self._written
 
     @property
     def segments(self) -> list[GestureSegment]:
@@ -89,7 +93,7 @@ class Recorder:
                 return
             self._end(self._now(None))
             self._writer.close()
-            self._writer = None
+            self._written, self._writer = self._writer.events_written, None
             try:
                 write_labels(self.labels_path, self._segments)
             except OSError as err:

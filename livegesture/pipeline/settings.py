@@ -6,18 +6,19 @@ other tables (a GUI's, say) are left alone when the settings are saved.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
-from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW
-from livegesture.model.config import DRAIN_STEPS, TIMESTEPS
-from livegesture.model.files import DEFAULT_MODEL
+from livegesture.backends.base import DRAIN_STEPS
+from livegesture.filters import BACKGROUND_ACTIVITY, DEFAULT_NOISE_WINDOW_US, NOISE_FILTER_KINDS
+from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW, TIMESTEPS
+from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow
+from livegesture.model.files import DEFAULT_MODEL, MODEL_SUFFIX, load_model
 
 if sys.version_info >= (3, 11):
     import tomllib  # noqa: TID251 - guarded: Python 3.11+
@@ -36,22 +37,31 @@ DEFAULT_CONFIG_PATH = Path("~/.config/livegesture/config.toml")
 CONFIG_TABLE = "pipeline"
 """The table of the config file that holds these settings."""
 
-SETTING_HELP: dict[str, str] = {
-    "model": "model file (.npz, or an hs_api .pkl)",
-    "backend": "auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri",
-    "events_per_frame": "events integrated into one frame",
-    "frames_per_window": "frames the integrator keeps for display",
-    "clear_every": "frames stepped between membrane clears (one decision window)",
-    "drain_steps": "empty steps after a window's frames, before its decision",
-    "mode": "periodic (one network, a decision per window) or staggered (two networks half a window apart)",
-    "smoothing": "decisions averaged into the running prediction",
-    "min_confidence": "smoothed score needed to name a gesture (0-1)",
-    "min_output_spikes": "output spikes a window needs to count as a gesture",
-    "switch_margin": "lead another class needs to replace the one shown (0-1)",
-    "noise_filter": "dv-processing's background-activity filter",
-    "remote": "HOST:PORT of a `livegesture serve` (e.g. on a CRI host, through an ssh tunnel); empty: run here",
-}
-"""One line of help per setting: the command line's and the window's."""
+MAX_EVENTS_PER_FRAME = 10_000_000
+"""A frame of 10 M events is 11 s of a DAVIS346 at 905 k events/s, 8 minutes of a DVS128 scene
+at 21 k events/s: beyond that one frame blurs many gestures, and its events take 130 MB."""
+MAX_FRAMES = 1_000
+"""Frames per window or per clear: the net was trained on 10; 1,000 binarized 2 x 63 x 63 frames
+kept for display are 8 MB."""
+MAX_DRAIN_STEPS = 100
+"""A spike crosses one layer per step, so a net of L weight layers needs L drain steps: 100 is
+25 times what the shipped net (4 weight layers) needs."""
+MAX_SMOOTHING = 100
+"""Windows averaged: 100 windows of the default 10 x 2,000 events are 1.5-5.5 minutes of a real
+DVS128 scene (6-21 k events/s), far longer than any gesture."""
+MAX_OUTPUT_SPIKES = 1_000_000
+"""A window has at most ``(clear_every + drain_steps) * outputs`` output spikes (12,100 for the
+largest window and 11 outputs): a threshold of a million leaves room for nets with many outputs."""
+MAX_SPEED = 1_000.0
+"""Replay speed factor; beyond it pacing means nothing (0 replays as fast as possible anyway)."""
+MAX_NOISE_WINDOW_US = 10_000_000
+"""The noise filters' time window: 10 s is 500 times the default; a pixel's neighbours firing
+within 10 s says nothing about noise any more (every event passes)."""
+MAX_SENSOR_COORDINATE = 65_535
+"""A region of interest's X, Y and SIDE: event coordinates are 16-bit (``EVENT_DTYPE``); the sensor
+itself bounds them further (checked against it in :mod:`livegesture.geometry`)."""
+ROI_LENGTHS = (0, 3)
+"""A region of interest is empty (the largest centred square) or X Y SIDE."""
 
 DEFAULT_SMOOTHING = 1
 """Decisions averaged into the running prediction. A window of 10 frames already spans most of
@@ -59,10 +69,25 @@ a gesture: on the shipped demo sessions, averaging 2 windows lowered the streami
 every window size tried (2,000-5,000 events per frame, both modes), blending gestures."""
 DEFAULT_MIN_CONFIDENCE = 0.35
 """Smoothed score the top class needs to be shown (11 classes: chance is 0.09)."""
-DEFAULT_MIN_OUTPUT_SPIKES = 4
-"""Output spikes a window needs to count as a gesture at all."""
+DEFAULT_MIN_OUTPUT_SPIKES = MIN_OUTPUT_SPIKES
+"""Output spikes a window needs to count as a gesture at all (what idle windows were trained below)."""
 DEFAULT_SWITCH_MARGIN = 0.1
 """Hysteresis: how far another class must lead the shown one to replace it."""
+DEFAULT_MIN_EVENT_RATE = 6_000.0
+"""Events per second below which a frame is quiet. On the synthetic training sessions (DVS Gesture
+timing, users 1-4 of seed 0): 0.15 % of frames inside gestures, 14 % of those between them
+(3-frame rates; the rest between gestures is arm motion or flicker, for the network to reject).
+Real DVS128 gesture recordings run at tens of thousands of events per second."""
+MAX_EVENT_RATE = 5_000_000.0
+"""Events per second: over five times the busiest real scene measured (a DAVIS346, 905 k events/s);
+a gate above every scene's rate would say "no gesture" always."""
+
+LIVE_ONLY = "live"
+"""Scope of the settings that only a live run has (replay pacing): ``eval`` has no option for them."""
+
+
+POLICY_SETTINGS = ("smoothing", "min_confidence", "min_output_spikes", "switch_margin")
+"""The decision policy: how the window counts become the running prediction (nothing upstream)."""
 
 
 class SettingsError(LivegestureError, ValueError):
@@ -70,74 +95,152 @@ class SettingsError(LivegestureError, ValueError):
 
 
 @dataclass(frozen=True)
-class PipelineSettings:
-    """Everything a user can tune in the live pipeline. Construction validates.
+class SettingSpec:
+    """One setting as the schema states it: what validation, the command line and the
+    window's settings panel read (written once, in :class:`PipelineSettings`' fields)."""
 
-    ``events_per_frame``: events integrated into one frame. ``frames_per_window``: frames
-    the integrator keeps for display. ``clear_every``: frames stepped between membrane
-    clears (one decision window); ``drain_steps``: empty steps after them; ``mode``:
-    ``periodic`` or ``staggered`` (two network instances offset by half a window).
-    ``smoothing``: decisions averaged; ``min_confidence``, ``min_output_spikes``,
-    ``switch_margin``: when the prediction says "no gesture" and when it changes class
-    (see :class:`~livegesture.pipeline.decision.RunningPrediction`). ``noise_filter``:
-    dv-processing's background-activity filter before integration. ``backend``: ``auto``
-    (``cri`` on a CRI host, else ``fast``) or a backend name; ``model``: model file.
-    ``speed``: replay speed, 0 = as fast as possible; ``lossless``: a replay never drops
-    anything (producers wait instead; a camera always drops). ``remote``: ``HOST:PORT`` of a
-    ``livegesture serve`` that steps the frames (its own backend and model), empty: here.
+    name: str
+    kind: type
+    """int, float, str, bool or tuple (of integers; the type of the field's default)."""
+    help: str
+    low: float | None = None
+    high: float | None = None
+    """Bounds of the value; of each of its items for a tuple."""
+    choices: tuple[str, ...] | None = None
+    lengths: tuple[int, ...] | None = None
+    """The lengths a tuple may have."""
+    scope: str | None = None
+    """:data:`LIVE_ONLY`, or None (every command)."""
+
+    def bounds_text(self) -> str:
+        """``1-10,000,000``, ``0-1``: the range the help states ('' when unbounded)."""
+        if self.low is None:
+            return ""
+        return f"{self.low:,.12g}-{self.high:,.12g}" if self.kind is float else f"{self.low:,}-{self.high:,}"
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`SettingsError` naming the setting when ``value`` does not fit."""
+        if self.kind is tuple:
+            self._check_items(value)
+            return
+        if not _fits_type(value, self.kind):
+            raise SettingsError(f"setting {self.name} must be {_TYPE_NAMES[self.kind]}, got {value!r}")
+        if self.low is not None and not self.low <= value <= self.high:
+            raise SettingsError(f"setting {self.name} must be in {self.bounds_text()}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise SettingsError(f"setting {self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+
+    def _check_items(self, value: Any) -> None:
+        """A tuple of integers, of one of :attr:`lengths`, each item within the bounds."""
+        if not isinstance(value, tuple) or not all(_fits_type(item, int) for item in value):
+            raise SettingsError(f"setting {self.name} must be {_TYPE_NAMES[tuple]}, got {_shown(value)}")
+        if self.lengths is not None and len(value) not in self.lengths:
+            counts = " or ".join(str(length) for length in self.lengths)
+            raise SettingsError(f"setting {self.name} must have {counts} items, got {_shown(value)}")
+        if self.low is not None and not all(self.low <= item <= self.high for item in value):
+            raise SettingsError(f"setting {self.name} must have items in {self.bounds_text()}, got {_shown(value)}")
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of integers"}
+
+
+def _fits_type(value: Any, kind: type) -> bool:
+    """Booleans are not numbers here; an integer is a fine float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _shown(value: Any) -> str:
+    """A tuple as the config file and the command line write it (a list)."""
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            choices: tuple[str, ...] | None = None, lengths: tuple[int, ...] | None = None,
+            scope: str | None = None) -> Any:
+    """A field of :class:`PipelineSettings` with its schema (help, bounds, choices) as metadata."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices,
+                                            "lengths": lengths, "scope": scope})
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a user can tune in the live pipeline: each field states its help, bounds and
+    choices once (see :data:`SETTING_SPECS`). Construction validates.
+
+    The prediction settings are those of
+    :class:`~livegesture.pipeline.decision.RunningPrediction`; the clear schedule that of
+    :class:`~livegesture.pipeline.engine.PredictionEngine`.
     """
 
-    events_per_frame: int = DEFAULT_EVENTS_PER_FRAME
-    frames_per_window: int = DEFAULT_FRAMES_PER_WINDOW
-    clear_every: int = TIMESTEPS
-    drain_steps: int = DRAIN_STEPS
-    mode: str = PERIODIC
-    smoothing: int = DEFAULT_SMOOTHING
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    min_output_spikes: int = DEFAULT_MIN_OUTPUT_SPIKES
-    switch_margin: float = DEFAULT_SWITCH_MARGIN
-    noise_filter: bool = False
-    backend: str = AUTO_BACKEND
-    model: str = str(DEFAULT_MODEL)
-    speed: float = 1.0
-    lossless: bool = False
-    remote: str = ""
+    events_per_frame: int = setting(DEFAULT_EVENTS_PER_FRAME, "events integrated into one frame",
+                                    low=1, high=MAX_EVENTS_PER_FRAME)
+    frames_per_window: int = setting(DEFAULT_FRAMES_PER_WINDOW, "frames the integrator keeps for display",
+                                     low=1, high=MAX_FRAMES)
+    clear_every: int = setting(TIMESTEPS, "frames stepped between membrane clears (one decision window)",
+                               low=1, high=MAX_FRAMES)
+    drain_steps: int = setting(DRAIN_STEPS, "empty steps after a window's frames, before its decision",
+                               low=0, high=MAX_DRAIN_STEPS)
+    mode: str = setting(PERIODIC, "periodic (one network, a decision per window) or staggered (two networks "
+                                  "half a window apart)", choices=MODES)
+    smoothing: int = setting(DEFAULT_SMOOTHING, "decisions averaged into the running prediction",
+                             low=1, high=MAX_SMOOTHING)
+    min_confidence: float = setting(DEFAULT_MIN_CONFIDENCE, "share of the output spikes a class needs to be named",
+                                    low=0.0, high=1.0)
+    min_output_spikes: int = setting(DEFAULT_MIN_OUTPUT_SPIKES, "output spikes a window needs to count as a gesture",
+                                     low=0, high=MAX_OUTPUT_SPIKES)
+    switch_margin: float = setting(DEFAULT_SWITCH_MARGIN, "lead another class needs to replace the one shown",
+                                   low=0.0, high=1.0)
+    min_event_rate: float = setting(DEFAULT_MIN_EVENT_RATE, "events per second below which the scene is quiet: "
+                                                            "no gesture (0: off)", low=0.0, high=MAX_EVENT_RATE)
+    noise_filter: bool = setting(False, "a dv-processing noise filter before integration")
+    noise_filter_kind: str = setting(BACKGROUND_ACTIVITY, f"the noise filter: {', '.join(NOISE_FILTER_KINDS)}",
+                                     choices=NOISE_FILTER_KINDS)
+    noise_filter_window_us: int = setting(DEFAULT_NOISE_WINDOW_US, "the noise filter's time window in us (support "
+                                                                   "window, half-life or time delta)",
+                                          low=1, high=MAX_NOISE_WINDOW_US)
+    roi: tuple[int, ...] = setting((), "square region X Y SIDE of the sensor mapped to the network's 128x128 "
+                                       "field (default: the largest centred square)",
+                                   low=0, high=MAX_SENSOR_COORDINATE, lengths=ROI_LENGTHS)
+    backend: str = setting(AUTO_BACKEND, "auto (cri on a CRI host, else fast), fast, fast-sparse, simplesim or cri",
+                           choices=BACKEND_CHOICES)
+    model: str = setting(str(DEFAULT_MODEL), "model file (.npz, or an hs_api .pkl)")
+    speed: float = setting(1.0, "replay speed: 1 real time, N times faster, 0 as fast as possible",
+                           low=0.0, high=MAX_SPEED, scope=LIVE_ONLY)
+    lossless: bool = setting(False, "a replay waits rather than drops when the network falls behind",
+                             scope=LIVE_ONLY)
+    remote: str = setting("", "HOST:PORT of a `livegesture serve` that steps the frames (its own backend and "
+                              "model; e.g. on a CRI host, through an ssh tunnel); empty: run here")
 
     def __post_init__(self) -> None:
+        if isinstance(self.roi, list):  # as TOML and JSON hold it
+            object.__setattr__(self, "roi", tuple(self.roi))
         self.validate()
-        for name, kind in _FIELD_TYPES.items():
-            if kind is float:
-                object.__setattr__(self, name, float(getattr(self, name)))
+        for spec in SETTING_SPECS.values():
+            if spec.kind is float:
+                object.__setattr__(self, spec.name, float(getattr(self, spec.name)))
 
     def validate(self) -> None:
         """Raise :class:`SettingsError` naming the first bad field."""
-        for spec in fields(self):
-            _check_type(spec.name, getattr(self, spec.name), _FIELD_TYPES[spec.name])
-        _check(self.events_per_frame >= 1, "events_per_frame", "must be at least 1", self.events_per_frame)
-        _check(self.frames_per_window >= 1, "frames_per_window", "must be at least 1", self.frames_per_window)
-        _check(self.clear_every >= 1, "clear_every", "must be at least 1", self.clear_every)
-        _check(self.drain_steps >= 0, "drain_steps", "must be 0 or more", self.drain_steps)
-        _check(self.mode in MODES, "mode", f"must be one of {', '.join(MODES)}", self.mode)
-        _check(self.mode != STAGGERED or self.clear_every >= 2, "clear_every",
-               "must be at least 2 in staggered mode (the second instance starts half a window later)",
-               self.clear_every)
-        _check(self.smoothing >= 1, "smoothing", "must be at least 1", self.smoothing)
-        _check(0 <= self.min_confidence <= 1, "min_confidence", "must be in [0, 1]", self.min_confidence)
-        _check(self.min_output_spikes >= 0, "min_output_spikes", "must be 0 or more", self.min_output_spikes)
-        _check(0 <= self.switch_margin <= 1, "switch_margin", "must be in [0, 1]", self.switch_margin)
-        _check(self.backend in BACKEND_CHOICES, "backend", f"must be one of {', '.join(BACKEND_CHOICES)}",
-               self.backend)
-        _check(bool(self.model), "model", "must name a model file", self.model)
-        _check(self.speed >= 0 and math.isfinite(self.speed), "speed",
-               "must be 0 (as fast as possible) or a positive factor", self.speed)
-        _check(not self.remote or split_address(self.remote) is not None, "remote", "must be HOST:PORT (empty: run here)",
-               self.remote)
+        for spec in SETTING_SPECS.values():
+            spec.check(getattr(self, spec.name))
+        if self.mode == STAGGERED and self.clear_every < 2:
+            raise SettingsError("setting clear_every must be at least 2 in staggered mode (the second instance "
+                                f"starts half a window later), got {self.clear_every!r}")
+        if not self.model:
+            raise SettingsError(f"setting model must name a model file, got {self.model!r}")
+        if self.roi and self.roi[2] < 1:
+            raise SettingsError(f"setting roi must have a SIDE of at least 1, got {_shown(self.roi)}")
+        if self.remote and split_address(self.remote) is None:
+            raise SettingsError(f"setting remote must be HOST:PORT (empty: run here), got {self.remote!r}")
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A validated copy with ``changes``; an unknown name is a :class:`SettingsError`."""
-        unknown = sorted(set(changes) - _FIELD_TYPES.keys())
+        unknown = sorted(set(changes) - SETTING_SPECS.keys())
         if unknown:
-            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {', '.join(_FIELD_TYPES)}")
+            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {', '.join(SETTING_SPECS)}")
         return replace(self, **changes)
 
     @property
@@ -146,20 +249,12 @@ class PipelineSettings:
         return self.speed or None
 
 
-_FIELD_TYPES: dict[str, type] = {spec.name: type(spec.default) for spec in fields(PipelineSettings)}
-
-
-def _check_type(name: str, value: Any, kind: type) -> None:
-    """Booleans are not numbers here; an integer is a fine float."""
-    if isinstance(value, bool):
-        ok = kind is bool
-    else:
-        ok = isinstance(value, (int, float) if kind is float else kind)
-    if not ok:
-        raise SettingsError(f"setting {name} must be {_TYPE_NAMES[kind]}, got {value!r}")
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+SETTING_SPECS: dict[str, SettingSpec] = {
+    spec.name: SettingSpec(spec.name, type(spec.default), **spec.metadata)
+    for spec in fields(PipelineSettings)}
+"""The schema of every setting, in field order, read from :class:`PipelineSettings`' fields."""
+SETTING_HELP: dict[str, str] = {name: spec.help for name, spec in SETTING_SPECS.items()}
+"""One line of help per setting: the command line's and the window's."""
 
 
 def split_address(text: str) -> tuple[str, int] | None:
@@ -169,11 +264,6 @@ def split_address(text: str) -> tuple[str, int] | None:
     if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
         return None
     return host, int(port)
-
-
-def _check(ok: bool, name: str, problem: str, value: Any) -> None:
-    if not ok:
-        raise SettingsError(f"setting {name} {problem}, got {value!r}")
 
 
 def default_config_path() -> Path:
@@ -194,17 +284,62 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML ({err})") from None
 
 
-def load_settings(path: str | Path | None = None) -> PipelineSettings:
-    """Settings from the ``[pipeline]`` table of ``path`` (default :func:`default_config_path`);
-    defaults for what it does not set, all defaults when the file does not exist."""
+WINDOW_SETTINGS = ("events_per_frame", "clear_every", "drain_steps")
+"""The settings a model trained on live windows gives defaults for."""
+
+
+def model_window(model: str | Path) -> LiveWindow | None:
+    """The live window the model file was trained on; None for a model without one, or one
+    that cannot be read (loading it for real reports that)."""
+    try:
+        return load_model(model).info.live_window if Path(model).suffix == MODEL_SUFFIX else None
+    except LivegestureError:
+        return None
+
+
+def window_defaults(window: LiveWindow | None) -> dict[str, int]:
+    """Settings defaults from a model's live window (``{}`` without one)."""
+    if window is None:
+        return {}
+    return {"events_per_frame": window.events_per_frame, "clear_every": window.clear_every,
+            "drain_steps": window.drain_steps}
+
+
+def window_warning(settings: PipelineSettings, window: LiveWindow | None) -> str | None:
+    """A one-line warning when the settings lie far outside the window the model was trained on."""
+    if window is None:
+        return None
+    low, high = window.events_per_frame_range
+    problems = []
+    if window.far_outside(settings.events_per_frame):
+        problems.append(f"events_per_frame {settings.events_per_frame:,} (trained on {low:,}-{high:,})")
+    if settings.clear_every != window.clear_every:
+        problems.append(f"clear_every {settings.clear_every} (trained on {window.clear_every})")
+    if settings.drain_steps != window.drain_steps:
+        problems.append(f"drain_steps {settings.drain_steps} (trained on {window.drain_steps})")
+    if not problems:
+        return None
+    return f"the model was not trained for {', '.join(problems)}: expect lower accuracy"
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineSettings:
+    """Settings from the ``[pipeline]`` table of ``path`` (default :func:`default_config_path`),
+    then ``overrides`` (e.g. command-line options). What neither sets takes the defaults, and
+    for :data:`WINDOW_SETTINGS` the live window of the model they name (:func:`window_defaults`)."""
     path = Path(path).expanduser() if path is not None else default_config_path()
     table = _read_toml(path).get(CONFIG_TABLE, {})
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: [{CONFIG_TABLE}] must be a table")
+    overrides = overrides or {}
+    model = overrides.get("model", table.get("model", str(DEFAULT_MODEL)))
+    base = PipelineSettings()
+    if isinstance(model, str):
+        base = base.replace(**window_defaults(model_window(model)))
     try:
-        return PipelineSettings().replace(**table)
+        from_file = base.replace(**table)
     except SettingsError as err:
         raise SettingsError(f"{path}: [{CONFIG_TABLE}] {err}") from None
+    return from_file.replace(**overrides)
 
 
 def save_settings(settings: PipelineSettings, path: str | Path | None = None) -> Path:

@@ -163,9 +163,11 @@ def settings_from_wire(base: PipelineSettings, values: object) -> PipelineSettin
 
 def decision_to_wire(decision: Decision) -> dict[str, Any]:
     return {"label": decision.label, "confidence": decision.confidence, "scores": decision.scores.tolist(),
-            "counts": decision.counts.tolist(), "t_us": decision.t_us, "frame_index": decision.frame_index}
+            "counts": decision.counts.tolist(), "t_us": decision.t_us, "frame_index": decision.frame_index,
+            "quiet": decision.quiet, "window": decision.window}
 
 
 def decision_from_wire(values: dict[str, Any]) -> Decision:
     return Decision(values["label"], float(values["confidence"]), np.asarray(values["scores"], dtype=float),
-                    np.asarray(values["counts"], dtype=np.int64), int(values["t_us"]), int(values["frame_index"]))
+                    np.asarray(values["counts"], dtype=np.int64), int(values["t_us"]), int(values["frame_index"]),
+                    bool(values["quiet"]), bool(values["window"]))

@@ -21,7 +21,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 import re
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from livegesture.events import DVS128_SIZE, EVENT_DTYPE, NUMPY_THREADS, EventFormatError, SensorSize, validate_events
-from livegesture.sources.base import EventSource
-from livegesture.sources.labels import labels_path_for, read_labels
+from livegesture.sources.base import InMemoryRecording
+from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets
 
 MAGIC = b"#!AER-DAT"
 VERSION_LINE = b"#!AER-DAT3.1"
@@ -56,26 +55,39 @@ DEFAULT_PACKET_EVENTS = 4096
 DEFAULT_BATCH_EVENTS = 10_000
 START_TIME_FORMAT = "%Y-%m-%d %H:%M:%S (TZ%z)"
 
-SENSOR_SIZES: dict[str, SensorSize] = {
-    "DVS128": DVS128_SIZE,
-    "DAVIS240": (240, 180),
-    "DAVIS346": (346, 260),
+CAMERA_MODELS: dict[str, tuple[str, SensorSize]] = {
+    "dvxplorerlite": ("DVXplorer Lite", (320, 240)),
+    "dvxplorermini": ("DVXplorer Mini", (640, 480)),
+    "dvxplorer": ("DVXplorer", (640, 480)),
+    "dvs128": ("DVS128", DVS128_SIZE),
+    "davis128": ("DAVIS128", DVS128_SIZE),
+    "davis208": ("DAVIS208", (208, 192)),
+    "davis240": ("DAVIS240", (240, 180)),
+    "davis346": ("DAVIS346", (346, 260)),
+    "davis640": ("DAVIS640", (640, 480)),
 }
-"""Sensor size by camera name prefix, as cAER/jAER write it in ``#Source N: NAME``."""
+"""The known iniVation models by the prefix of their name (lower case, letters and digits only, so
+``Davis240C``, ``DAVIS346B`` and ``DVXplorer Lite`` match), longest prefixes first: the camera
+name and its sensor size (width, height)."""
+WRITER_MODELS = ("dvs128", "davis240", "davis346")
+"""The models :func:`write_aedat3` names for a sensor size."""
 
-_SOURCE_LINE = re.compile(r"#Source \d+: *(\S+)")
+_SOURCE_LINE = re.compile(r"#Source \d+: *([^,\r\n]*)")
+_SIZE_FIELDS = re.compile(r"dvsSizeX=(\d+),dvsSizeY=(\d+)")
+"""cAER's size fields (``#Source N: File,dvsSizeX=346,dvsSizeY=260,...``)."""
 
 
 @dataclass(frozen=True)
 class Aedat3Data:
     """One decoded recording: validated ``events``, ``sensor_size`` (width, height),
     the number of events whose valid bit is clear (kept, as SpikingJelly keeps them),
-    and the ``header`` lines without their line endings."""
+    the ``header`` lines without their line endings and the timestamp ``resets`` found."""
 
     events: np.ndarray
     sensor_size: SensorSize
     invalid_events: int
     header: tuple[str, ...]
+    resets: tuple[TimestampReset, ...] = ()
 
 
 class _PolarityPackets(NamedTuple):
@@ -109,15 +121,30 @@ def _split_header(path: Path, buf: mmap.mmap) -> tuple[tuple[str, ...], int]:
             return tuple(lines), pos
 
 
-def sensor_size_from_header(header: tuple[str, ...]) -> SensorSize | None:
-    """The size of the first known camera in the ``#Source`` lines, or None."""
+def camera_model(name: str) -> tuple[str, SensorSize] | None:
+    """The known model a camera name starts with (case and punctuation ignored), or None."""
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    return next((model for prefix, model in CAMERA_MODELS.items() if key.startswith(prefix)), None)
+
+
+def sensor_size_from_header(header: tuple[str, ...], source: object = "header") -> SensorSize:
+    """The sensor size a header declares: the first ``#Source`` camera that is a known model,
+    else cAER's ``dvsSizeX=``/``dvsSizeY=`` fields, else DVS128 when no camera is named at all;
+    :class:`EventFormatError` naming ``source`` and the camera when one is named but unknown."""
+    names = [match.group(1).strip() for line in header if (match := _SOURCE_LINE.match(line))]
+    for name in names:
+        model = camera_model(name)
+        if model is not None:
+            return model[1]
     for line in header:
-        match = _SOURCE_LINE.match(line)
-        if match:
-            for name, size in SENSOR_SIZES.items():
-                if match.group(1).startswith(name):
-                    return size
-    return None
+        fields = _SIZE_FIELDS.search(line)
+        if fields:
+            return int(fields.group(1)), int(fields.group(2))
+    if names:
+        known = ", ".join(name for name, _ in CAMERA_MODELS.values())
+        raise EventFormatError(source, f"unknown camera {names[0]!r} in the header and no dvsSizeX/dvsSizeY "
+                                       f"fields: its sensor size is unknown (known cameras: {known})")
+    return DVS128_SIZE
 
 
 def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
@@ -205,12 +232,12 @@ def _decode(buf: mmap.mmap, packets: _PolarityPackets) -> tuple[np.ndarray, int]
     return events, invalid
 
 
-def read_aedat3(path: str | Path) -> Aedat3Data:
+def read_aedat3(path: str | Path, on_reset: OnReset = "error") -> Aedat3Data:
     """Read and validate an AEDAT 3.1 file; every problem raises :class:`EventFormatError`.
 
-    A file with a valid header and no polarity events reads as zero events. The
-    sensor size comes from the header's ``#Source`` line; DVS128 when it names
-    no known camera (events outside it are then an error).
+    A file with a valid header and no polarity events reads as zero events. The sensor size is
+    the header's (:func:`sensor_size_from_header`). Timestamps that go backwards are handled
+    as ``on_reset`` says (:func:`~livegesture.sources.resets.resolve_resets`).
     """
     path = Path(path)
     try:
@@ -225,16 +252,18 @@ def read_aedat3(path: str | Path) -> Aedat3Data:
     with buf:
         header, pos = _split_header(path, buf)
         events, invalid = _decode(buf, _polarity_packets(path, buf, pos))
-    sensor_size = sensor_size_from_header(header) or DVS128_SIZE
+    sensor_size = sensor_size_from_header(header, path)
+    events, resets = resolve_resets(events, on_reset, path)
     events, _ = validate_events(events, sensor_size, path)
-    return Aedat3Data(events, sensor_size, invalid, header)
+    return Aedat3Data(events, sensor_size, invalid, header, resets)
 
 
 def _source_name(path: Path, sensor_size: SensorSize) -> str:
-    for name, size in SENSOR_SIZES.items():
+    for key in WRITER_MODELS:
+        name, size = CAMERA_MODELS[key]
         if tuple(sensor_size) == size:
             return name
-    known = ", ".join(f"{name} {w}x{h}" for name, (w, h) in SENSOR_SIZES.items())
+    known = ", ".join(f"{CAMERA_MODELS[key][0]} {w}x{h}" for key in WRITER_MODELS for w, h in [CAMERA_MODELS[key][1]])
     raise EventFormatError(path, f"no AEDAT 3.1 camera name for sensor size {sensor_size}; known: {known}")
 
 
@@ -252,7 +281,7 @@ def write_aedat3(
     <start_time (timezone-aware) or now>``, ``#!END-HEADER``; then polarity packets of at
     most ``packet_events`` events with valid bits set, a new packet wherever ``t >> 31``
     (the tsOverflow) changes. Events must be valid for ``sensor_size``, which must be a
-    known camera's (see :data:`SENSOR_SIZES`).
+    known camera's (see :data:`WRITER_MODELS`).
     """
     path = Path(path)
     if packet_events < 1:
@@ -284,34 +313,15 @@ def write_aedat3(
             f.write(words[lo:hi].data)
 
 
-class Aedat3Recording(EventSource):
-    """An AEDAT 3.1 file as an event source, read whole when opened.
+class Aedat3Recording(InMemoryRecording):
+    """An AEDAT 3.1 file as an event source, read whole when opened (see :class:`InMemoryRecording`).
 
-    ``labels`` come from the sidecar ``*_labels.csv`` when there is one;
-    ``invalid_events`` and ``header`` are those of :func:`read_aedat3`.
-    Iterating yields batches of at most ``batch_events`` events, from the start each time.
+    ``invalid_events``, ``header`` and ``resets`` are those of :func:`read_aedat3`.
     """
 
-    def __init__(self, path: str | Path, *, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, got {batch_events}")
-        self.path = Path(path)
-        self.name = str(self.path)
-        data = read_aedat3(self.path)
-        self.sensor_size = data.sensor_size
+    def __init__(self, path: str | Path, *, batch_events: int = DEFAULT_BATCH_EVENTS,
+                 on_reset: OnReset = "error") -> None:
+        data = read_aedat3(path, on_reset)
+        super().__init__(path, data.events, data.sensor_size, data.resets, batch_events)
         self.invalid_events = data.invalid_events
         self.header = data.header
-        labels_path = labels_path_for(self.path)
-        self.labels = read_labels(labels_path) if labels_path.exists() else None
-        self.batch_events = batch_events
-        self._events: np.ndarray | None = data.events
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        events = self._events
-        if events is None:
-            raise ValueError(f"{self.name}: recording is closed")
-        for lo in range(0, len(events), self.batch_events):
-            yield events[lo:lo + self.batch_events]
-
-    def close(self) -> None:
-        self._events = None

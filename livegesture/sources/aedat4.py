@@ -34,6 +34,7 @@ import numpy as np
 from livegesture.events import EVENT_DTYPE, EventFormatError, SensorSize, StreamValidator
 from livegesture.sources.base import EventSource
 from livegesture.sources.labels import labels_path_for, read_labels
+from livegesture.sources.resets import OnReset, ResetHandler, TimestampReset
 
 
 VERSION_LINE = b"#!AER-DAT4.0\r\n"
@@ -146,7 +147,8 @@ def _check_file(path: Path) -> None:
         return
     if start.startswith(AEDAT_MAGIC):
         version = start[len(AEDAT_MAGIC):].split(b"\r")[0].split(b"\n")[0].decode("ascii", "replace")
-        raise EventFormatError(path, f"this is an AEDAT {version} file, not AEDAT 4.0 (AEDAT 3.1 files use the .aedat extension)")
+        raise EventFormatError(path, f"this is an AEDAT {version} file, not AEDAT 4.0 (AEDAT 2.0 and 3.1 files use "
+                                     "the .aedat extension)")
     raise EventFormatError(path, "not an aedat4 file: it does not start with '#!AER-DAT4.0'")
 
 
@@ -157,10 +159,12 @@ class Aedat4Recording(EventSource):
     ``labels`` come from the sidecar ``<stem>_labels.csv`` when there is one;
     ``incomplete`` describes a file that was never finalised (see the module notes), else None.
     Iterating yields dv's packets as validated batches, from the start each time;
-    one iteration at a time.
+    one iteration at a time. Timestamp resets are handled as ``on_reset`` says
+    (:class:`~livegesture.sources.resets.ResetHandler`); ``resets`` lists those of the last
+    iteration (the labels are not moved: they are found only while reading).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, on_reset: OnReset = "error") -> None:
         self.path = Path(path)
         self.name = str(self.path)
         _check_file(self.path)
@@ -185,6 +189,8 @@ class Aedat4Recording(EventSource):
             warnings.warn(f"{self.path}: {self.incomplete}", IncompleteRecordingWarning, stacklevel=2)
         labels_path = labels_path_for(self.path)
         self.labels = read_labels(labels_path) if labels_path.exists() else None
+        self.on_reset = on_reset
+        self.resets: tuple[TimestampReset, ...] = ()
         self._reader: dv.io.MonoCameraRecording | None = reader
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -193,6 +199,7 @@ class Aedat4Recording(EventSource):
             raise ValueError(f"{self.name}: recording is closed")
         reader.resetSequentialRead()
         validate = StreamValidator(self.sensor_size, self.name)
+        resets = ResetHandler(self.on_reset, self.name)
         while self._reader is reader:
             try:
                 store = reader.getNextEventBatch()
@@ -200,7 +207,9 @@ class Aedat4Recording(EventSource):
                 raise EventFormatError(self.path, f"cannot read events: {dv_error_message(err)}") from None
             if store is None:
                 return
-            yield validate(from_event_store(store))
+            batch = resets(from_event_store(store))
+            self.resets = tuple(resets.resets)
+            yield validate(batch)
 
     def close(self) -> None:
         self._reader = None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 from livegesture.events import SensorSize
-from livegesture.sources.labels import GestureSegment
+from livegesture.sources.labels import GestureSegment, labels_path_for, read_labels
+from livegesture.sources.resets import TimestampReset, shift_labels
 
 
 class EventSource(ABC):
@@ -38,3 +40,38 @@ class EventSource(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class InMemoryRecording(EventSource):
+    """A recording file read whole when opened: its validated ``events`` (after the timestamp
+    ``resets`` were handled), iterated in batches of at most ``batch_events`` events, from the
+    start each time; ``labels`` from the sidecar ``*_labels.csv`` when there is one, moved as
+    the events were (:func:`~livegesture.sources.resets.shift_labels`)."""
+
+    def __init__(self, path: str | Path, events: np.ndarray, sensor_size: SensorSize,
+                 resets: tuple[TimestampReset, ...], batch_events: int) -> None:
+        if batch_events < 1:
+            raise ValueError(f"batch_events must be at least 1, got {batch_events}")
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.sensor_size = sensor_size
+        self.resets = resets
+        labels_path = labels_path_for(self.path)
+        self.labels = shift_labels(read_labels(labels_path), resets) if labels_path.exists() else None
+        self.batch_events = batch_events
+        self._events: np.ndarray | None = events
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        events = self.events
+        for lo in range(0, len(events), self.batch_events):
+            yield events[lo:lo + self.batch_events]
+
+    @property
+    def events(self) -> np.ndarray:
+        """All events of the recording."""
+        if self._events is None:
+            raise ValueError(f"{self.name}: recording is closed")
+        return self._events
+
+    def close(self) -> None:
+        self._events = None

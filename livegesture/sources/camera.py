@@ -86,18 +86,24 @@ class CameraSource(EventSource):
     """
 
     live = True
+    stopped_reason = UNPLUGGED_REASON
+    """Why the device stopped, as the status says it."""
 
     def __init__(self, serial: str | None = None, *, queue_batches: int = DEFAULT_QUEUE_BATCHES,
                  reconnect_interval_s: float = DEFAULT_RECONNECT_INTERVAL_S) -> None:
-        if queue_batches < 1:
-            raise ValueError(f"queue_batches must be at least 1, got {queue_batches}")
         descriptor = _find_descriptor(serial)
         camera = _open(descriptor)
-        resolution = camera.getEventResolution()
-        if resolution is None:
-            raise CameraError(f"camera {descriptor.serialNumber} has no event output")
         self.serial: str = descriptor.serialNumber
-        self.name = camera.getCameraName()
+        self._start(camera, camera.getCameraName(), f"camera {self.serial}", queue_batches, reconnect_interval_s)
+
+    def _start(self, device: Any, name: str, what: str, queue_batches: int, reconnect_interval_s: float) -> None:
+        """Take the sensor size of an opened ``device`` (``what`` names it in messages) and start reading it."""
+        if queue_batches < 1:
+            raise ValueError(f"queue_batches must be at least 1, got {queue_batches}")
+        resolution = device.getEventResolution()
+        if resolution is None:
+            raise CameraError(f"{what} has no event output")
+        self.name = name
         self.sensor_size: SensorSize = (int(resolution[0]), int(resolution[1]))
         self.queue_batches = queue_batches
         self.reconnect_interval_s = reconnect_interval_s
@@ -107,8 +113,12 @@ class CameraSource(EventSource):
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._status = STATUS_CONNECTED
-        self._thread = threading.Thread(target=self._run, args=(camera,), name=f"camera {self.serial}", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(device,), name=what, daemon=True)
         self._thread.start()
+
+    def _reopen(self) -> Any:
+        """The same device opened again; :class:`CameraError` while it is not back."""
+        return _open(_find_descriptor(self.serial))
 
     @property
     def status(self) -> str:
@@ -150,7 +160,7 @@ class CameraSource(EventSource):
                 continue
             try:
                 if not camera.isRunning():
-                    raise CameraError(UNPLUGGED_REASON)
+                    raise CameraError(self.stopped_reason)
                 store = camera.getNextEventBatch()
                 if store is None:
                     self._stop.wait(IDLE_SLEEP_S)
@@ -168,12 +178,12 @@ class CameraSource(EventSource):
             self._set_status(DISCONNECTED + reason)
 
     def _reconnect(self, reason: str) -> Any:
-        """After ``reconnect_interval_s``, try to reopen the same serial; the camera or None."""
+        """After ``reconnect_interval_s``, try to reopen the same device; the device or None."""
         if self._stop.wait(self.reconnect_interval_s):
             return None
         self._set_status(STATUS_RECONNECTING)
         try:
-            camera = _open(_find_descriptor(self.serial))
+            camera = self._reopen()
         except CameraError:
             self._set_status(DISCONNECTED + reason)
             return None

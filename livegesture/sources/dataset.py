@@ -10,6 +10,7 @@ sample: the events with ``start <= t < end``, label = CSV class - 1, as SpikingJ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from livegesture.events import EventFormatError
-from livegesture.sources.aedat3 import read_aedat3
+from livegesture.events import DVS128_SIZE, EventFormatError, SensorSize
+from livegesture.sources import read_recording
 from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
 
 DATASET_DIR = "DvsGesture"
@@ -36,17 +37,24 @@ def trial_name(user: int, lighting: str) -> str:
     return f"user{user:02d}_{lighting}{RECORDING_SUFFIX}"
 
 
+def user_of(recording: Path) -> int:
+    """The user number of an IBM-style recording name (``user07_led.aedat`` -> 7), else -1."""
+    match = re.match(r"user(\d+)", recording.name)
+    return int(match.group(1)) if match else -1
+
+
 @dataclass(frozen=True)
 class GestureSample:
     """One labelled gesture of a recording: the ``index``-th row of its label file.
 
-    ``events`` is a view into the recording's events.
+    ``events`` is a view into the recording's events, of a sensor of ``sensor_size``.
     """
 
     recording: Path
     index: int
     segment: GestureSegment
     events: np.ndarray
+    sensor_size: SensorSize = DVS128_SIZE
 
     @property
     def label(self) -> int:
@@ -117,12 +125,13 @@ class DvsGestureFolder:
         return paths
 
     def samples(self, split: Split = "all") -> Iterator[GestureSample]:
-        """Every labelled gesture of the split's recordings, one recording read at a time."""
+        """Every labelled gesture of the split's recordings (AEDAT 3.1, or jAER's AEDAT 2.0), one
+        recording read at a time."""
         for path in self.trials(split):
-            events = read_aedat3(path).events
+            recording = read_recording(path)
             segments = read_labels(labels_path_for(path))
-            for index, (segment, cut) in enumerate(zip(segments, cut_segments(events, segments))):
-                yield GestureSample(path, index, segment, cut)
+            for index, (segment, cut) in enumerate(zip(segments, cut_segments(recording.events, segments))):
+                yield GestureSample(path, index, segment, cut, recording.sensor_size)
 
 
 def write_trials_lists(root: str | Path, train: Iterable[str | Path], test: Iterable[str | Path]) -> None:

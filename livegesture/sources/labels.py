@@ -8,6 +8,7 @@ The file format is that of IBM's ``userNN_<lighting>_labels.csv``: a header
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ NUM_CLASSES = len(CLASS_NAMES)
 MIRRORED_CLASS: tuple[int, ...] = (0, 2, 1, 6, 5, 4, 3, 7, 8, 9, 10)
 """The class a gesture becomes in a left-right mirrored view: the arm changes side and a
 circle's sense on the image reverses (right arm clockwise -> left arm counter-clockwise)."""
+NO_GESTURE_NAME = "no gesture"
+"""What the terminal, the window and the reports call a label of None: no gesture (or none sure)."""
 LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
 LABELS_SUFFIX = "_labels.csv"
 
@@ -47,6 +50,32 @@ class GestureSegment:
     @property
     def name(self) -> str:
         return CLASS_NAMES[self.label]
+
+
+def label_name(label: int | None, class_names: Sequence[str] = CLASS_NAMES) -> str:
+    """A class's name; :data:`NO_GESTURE_NAME` for None."""
+    return NO_GESTURE_NAME if label is None else class_names[label]
+
+
+def active_segment(times_us: np.ndarray, segments: Sequence[GestureSegment]) -> np.ndarray:
+    """Index of the segment active at each time (``start <= t < end``, the latest to start
+    among overlapping ones), or -1."""
+    if not segments:
+        return np.full(len(times_us), -1, dtype=np.intp)
+    order = np.argsort([s.start_us for s in segments], kind="stable")
+    starts = np.array([segments[i].start_us for i in order], dtype=np.int64)
+    ends = np.array([segments[i].end_us for i in order], dtype=np.int64)
+    active = np.full(len(times_us), -1, dtype=np.intp)
+    for rank in range(len(order)):  # later starts overwrite: the latest to start wins
+        inside = (times_us >= starts[rank]) & (times_us < ends[rank])
+        active[inside] = order[rank]
+    return active
+
+
+def true_label_at(segments: Sequence[GestureSegment], t_us: int) -> int | None:
+    """The class labelled at ``t_us`` (the latest-starting of overlapping gestures), None outside gestures."""
+    (index,) = active_segment(np.array([t_us], dtype=np.int64), segments)
+    return segments[index].label if index >= 0 else None
 
 
 def labels_path_for(recording: str | Path) -> Path:

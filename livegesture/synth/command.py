@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from tqdm import tqdm
 
 from livegesture.sources.labels import NUM_CLASSES
 from livegesture.synth.generate import SynthSettings
-from livegesture.synth.gestures import parse_class
+from livegesture.synth.gestures import TIMINGS, parse_class
 from livegesture.synth.writers import default_test_users, write_dataset, write_recording
 
 
 def _settings(args: argparse.Namespace) -> SynthSettings:
-    low, high = args.gesture_seconds
-    return SynthSettings(gesture_seconds=(low, high))
+    timing = TIMINGS[args.timing]
+    if args.gesture_seconds is not None:
+        low, high = args.gesture_seconds
+        timing = replace(timing, gesture_seconds=(low, high))
+    return SynthSettings(timing=timing)
 
 
 def _fail(message: str) -> int:

@@ -9,14 +9,15 @@ so any clip can be made alone, in any process, in any order, with the same bytes
   order, ``(..., 1)`` for the room and the light;
 * a clip, one gesture (timing, jitter, sensor noise): ``(seed, CLIP, user, lighting, class, repetition)``.
 
-A clip is: standing nearly still, raising the arms, the labelled gesture, lowering them. A
-session is its clips back to back, each class ``repetitions`` times in a random order, as in
+A clip is: standing (nearly still, or fidgeting with ``timing.idle_actions``), raising the arms,
+the labelled gesture, lowering them; :class:`~livegesture.synth.gestures.TimingModel` says how
+long each part lasts. A session is its clips back to back, each class ``repetitions`` times in a random order, as in
 DVS Gesture's one recording per user and lighting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -47,7 +48,14 @@ from livegesture.synth.dvs import (
     to_events,
     vary_lighting,
 )
-from livegesture.synth.gestures import ClipTiming, MotionStyle, clip_track, sample_style, sample_timing
+from livegesture.synth.gestures import (
+    ClipTiming,
+    MotionStyle,
+    TimingModel,
+    clip_track,
+    sample_style,
+    sample_timing,
+)
 
 CAMERA, USER, SESSION, CLIP = range(4)
 """First element of every seed's key: what the random numbers are for."""
@@ -65,20 +73,19 @@ class SynthSettings:
     """Time resolution of the motion, and the shortest time between frames."""
     max_frame_us: int = 20_000
     """The longest time between frames (when nothing moves)."""
-    gesture_seconds: tuple[float, float] = (3.5, 5.0)
-    """Range of a gesture's labelled duration (DVS Gesture's are 6-10 s; shorter is faster to make)."""
+    timing: TimingModel = TimingModel()
+    """How long gestures and pauses last (default the short timing: gestures 3.5-5 s; DVS Gesture's
+    are 6-10 s, :data:`~livegesture.synth.gestures.DVSGESTURE_TIMING`)."""
     mains_hz: float = MAINS_HZ
     sensor: SensorParams = SensorParams()
     sensor_size: SensorSize = DVS128_SIZE
 
     def __post_init__(self) -> None:
-        low, high = self.gesture_seconds
-        if not 0 < low <= high:
-            raise ValueError(f"gesture_seconds must satisfy 0 < low <= high, got {self.gesture_seconds}")
         if not 0 < self.min_frame_us <= self.max_frame_us:
             raise ValueError(f"need 0 < min_frame_us <= max_frame_us, got {self.min_frame_us}, {self.max_frame_us}")
         if self.max_step_px <= 0:
             raise ValueError(f"max_step_px must be positive, got {self.max_step_px}")
+
 
 
 @dataclass(frozen=True)
@@ -188,9 +195,14 @@ def prepare_clip(job: ClipJob) -> ClipScene:
     backdrop = sample_backdrop(scene_rng)
     light = vary_lighting(lighting(job.lighting), scene_rng)
     rng = _rng(job.seed, CLIP, job.user, light_index, job.label, job.repetition)
-    timing = sample_timing(rng, settings.gesture_seconds)
+    timing = sample_timing(rng, settings.timing)
+    style = person.style
+    if settings.timing.speed_spread:
+        spread = np.log1p(settings.timing.speed_spread)
+        style = replace(style, tempo=style.tempo * float(np.exp(rng.uniform(-spread, spread))))
     times = np.arange(0, int(timing.total * US_PER_S) + settings.min_frame_us, settings.min_frame_us, dtype=np.int64)
-    track = clip_track(job.label, timing, times / US_PER_S, person.body, person.style, rng)
+    track = clip_track(job.label, timing, times / US_PER_S, person.body, style, rng,
+                       idle_actions=settings.timing.idle_actions)
     renderer = Renderer(person.body, person.look, backdrop, light.illumination, settings.sensor_size)
     return ClipScene(renderer, track, times, light, camera(job.seed, settings.sensor, settings.sensor_size),
                      timing, rng)

@@ -112,9 +112,60 @@ class ClipTiming:
         return self.gesture_end + self.lead_out
 
 
-def sample_timing(rng: np.random.Generator, gesture_seconds: tuple[float, float]) -> ClipTiming:
-    return ClipTiming(still=rng.uniform(0.5, 1.2), lead_in=rng.uniform(0.35, 0.6),
-                      gesture=rng.uniform(*gesture_seconds), lead_out=rng.uniform(0.35, 0.6))
+STILL_SECONDS = (0.5, 1.2)
+"""Standing before the arms rise, in the short timing (pauses of about 1.2-2.4 s between gestures)."""
+LEAD_SECONDS = (0.35, 0.6)
+"""Raising the arms before a gesture, lowering them after it."""
+BACK_TO_BACK_STILL = (0.0, 0.1)
+BACK_TO_BACK_LEAD = (0.2, 0.3)
+"""A gesture right after the last one: hardly any standing, quick raise and lower (pause 0.4-0.7 s)."""
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    """How long each part of a clip lasts (seconds), drawn per clip.
+
+    The default is the project's original short timing. :data:`DVSGESTURE_TIMING` follows the
+    real dataset's labels (``user01_natural``: gestures 6.4-10.6 s, pauses 0.3-5.4 s, some
+    gestures right after the previous one) and each clip's tempo varies around the subject's.
+    """
+
+    gesture_seconds: tuple[float, float] = (3.5, 5.0)
+    still_seconds: tuple[float, float] = STILL_SECONDS
+    back_to_back: float = 0.0
+    """Probability that a clip follows the previous one with almost no pause."""
+    speed_spread: float = 0.0
+    """Each clip's tempo is the subject's times a factor log-uniform in ``[1/(1+s), 1+s]``."""
+    idle_actions: bool = False
+    """While standing: breathing, posture shifts, small hand and head motions (see :func:`idle_motion`)."""
+
+    def __post_init__(self) -> None:
+        low, high = self.gesture_seconds
+        if not 0 < low <= high:
+            raise ValueError(f"gesture_seconds must satisfy 0 < low <= high, got {self.gesture_seconds}")
+        low, high = self.still_seconds
+        if not 0 <= low <= high:
+            raise ValueError(f"still_seconds must satisfy 0 <= low <= high, got {self.still_seconds}")
+        if not 0 <= self.back_to_back <= 1:
+            raise ValueError(f"back_to_back must be a probability, got {self.back_to_back}")
+        if self.speed_spread < 0:
+            raise ValueError(f"speed_spread must be >= 0, got {self.speed_spread}")
+
+
+DVSGESTURE_TIMING = TimingModel(gesture_seconds=(6.0, 10.0), still_seconds=(0.1, 5.0), back_to_back=0.15,
+                                speed_spread=0.25, idle_actions=True)
+"""The real dataset's timing: with the leads, pauses of 1-6 s, 15 % of gestures back to back."""
+TIMINGS: dict[str, TimingModel] = {"dvsgesture": DVSGESTURE_TIMING, "short": TimingModel()}
+"""The timings ``livegesture synth --timing`` offers."""
+
+
+def sample_timing(rng: np.random.Generator, model: TimingModel) -> ClipTiming:
+    """One clip's timing. Without back-to-back clips it draws exactly what the original did."""
+    still, lead = model.still_seconds, LEAD_SECONDS
+    if model.back_to_back and rng.random() < model.back_to_back:
+        still, lead = BACK_TO_BACK_STILL, BACK_TO_BACK_LEAD
+    return ClipTiming(still=rng.uniform(*still), lead_in=rng.uniform(*lead),
+                      gesture=rng.uniform(*model.gesture_seconds), lead_out=rng.uniform(*lead))
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -350,11 +401,50 @@ PROGRAMS: dict[int, Program] = {
 }
 
 
+FIDGET_RATE_HZ = 0.6
+"""Mean rate of idle actions (a hand moved, a posture shift, a head turn) while standing."""
+
+
+def idle_motion(times: np.ndarray, until: float, body: BodyShape, style: MotionStyle,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a person who is present but not gesturing does: ``(hands (n, 2, 3), torso (n, 2),
+    head (n, 2))`` offsets at ``times``, body coordinates / pixels.
+
+    Breathing all along (the torso rises and falls by a fraction of a pixel every 3-5 s);
+    before ``until`` (seconds) a Poisson train of idle actions: a hand moved 3-10 px and
+    back (adjusting clothes, scratching), a posture shift (the torso steps 1-4 px and stays),
+    a head turn and back. The arms' offsets fade out where the gesture takes them (the caller
+    weights them).
+    """
+    n, u = len(times), body.size
+    hands, torso, head = np.zeros((n, 2, 3)), np.zeros((n, 2)), np.zeros((n, 2))
+    torso[:, 1] = u * rng.uniform(0.25, 0.5) * np.sin(TWO_PI * rng.uniform(0.2, 0.33) * times
+                                                      + rng.uniform(0, TWO_PI))
+    start = rng.exponential(1 / FIDGET_RATE_HZ)
+    while start < until:
+        kind = int(rng.integers(3))
+        ramp, hold = rng.uniform(0.25, 0.7) / style.tempo, rng.uniform(0.3, 2.0)
+        rise = _smoothstep((times - start) / ramp)
+        there_and_back = rise - _smoothstep((times - start - ramp - hold) / ramp)
+        if kind == 0:
+            hands[:, int(rng.integers(2))] += there_and_back[:, None] * u * rng.normal(0, 5.0, 3) * (1.0, 1.0, 0.5)
+        elif kind == 1:
+            torso += rise[:, None] * u * rng.normal(0, (2.0, 0.7))
+        else:
+            head += there_and_back[:, None] * u * rng.normal(0, (2.0, 1.0))
+        start += 2 * ramp + hold + rng.exponential(1 / FIDGET_RATE_HZ)
+    return hands, torso, head
+
+
 def clip_track(label: int, timing: ClipTiming, times: np.ndarray, body: BodyShape, style: MotionStyle,
-               rng: np.random.Generator) -> PoseTrack:
-    """The pose at each of ``times`` (seconds from the clip start): still, raise, gesture, lower."""
+               rng: np.random.Generator, *, idle_actions: bool = False) -> PoseTrack:
+    """The pose at each of ``times`` (seconds from the clip start): still, raise, gesture, lower.
+    ``idle_actions`` adds :func:`idle_motion` (standing is then not frozen)."""
     if not 0 <= label < NUM_CLASSES:
         raise ValueError(f"unknown gesture class {label}: expected 0..{NUM_CLASSES - 1}")
+    n = len(times)
+    fidget_hands, fidget_torso, fidget_head = (idle_motion(times, timing.still, body, style, rng) if idle_actions
+                                               else (np.zeros((n, 2, 3)), np.zeros((n, 2)), np.zeros((n, 2))))
     rest, rest_poles = rest_hands(body)
     idle = np.stack([np.stack([_wander(times, rng, style.idle, 0.1, 0.5) for _ in range(3)], axis=1)
                      for _ in (RIGHT, LEFT)], axis=1)
@@ -363,7 +453,7 @@ def clip_track(label: int, timing: ClipTiming, times: np.ndarray, body: BodyShap
     hands_g, poles_g = PROGRAMS[label](gesture_t, body, style, rng)
     weight = (_smoothstep((times - timing.still) / timing.lead_in)
               - _smoothstep((times - timing.gesture_end) / timing.lead_out))[:, None, None]
-    hands = rest + idle + weight * (hands_g - rest)
+    hands = rest + idle + (1.0 - weight) * fidget_hands + weight * (hands_g - rest)
     poles = rest_poles + weight * (poles_g - rest_poles)
     shoulders = body.shoulders()
     # A hand passing close to its shoulder goes round it in front: a folded arm has no stable elbow.
@@ -379,6 +469,8 @@ def clip_track(label: int, timing: ClipTiming, times: np.ndarray, body: BodyShap
                      _wander(times, rng, 0.4 * style.idle, 0.15, 0.35)], axis=1)
     head = np.stack([_wander(times, rng, 0.6 * style.idle, 0.1, 0.6),
                      _wander(times, rng, 0.3 * style.idle, 0.1, 0.6)], axis=1)
+    sway += fidget_torso
+    head += fidget_head
     joints, scale = project(joints3, body, sway[:, None, None, :])
     return PoseTrack(joints=joints, radii=scale, depth=joints3[:, :, 1:3, 2].mean(axis=2),
                      body_offset=sway, head_offset=head)

@@ -1,4 +1,4 @@
-"""What the window writes: status figures, prediction and accuracy lines, label keys. No Qt."""
+"""What the window and the terminal write: prediction, confidence and accuracy lines, label keys. No Qt."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ from collections.abc import Sequence
 from livegesture.sources.labels import CLASS_NAMES
 
 WAITING_TEXT = "waiting for the first window"
+NO_SOURCE_TEXT = "no source"
+NO_SOURCE_HINT = "open a recording or the camera (toolbar)"
+"""What the prediction panel and the status bar say before any source is opened."""
+CONFIDENCE_HELP = ("the shown class's share of the output spikes, averaged over the last windows: "
+                   "how clearly the network prefers it, not a calibrated probability")
 LABEL_KEYS = "1234567890-"
 """Key ``LABEL_KEYS[k]`` marks class ``k`` (0-based): the 1-based class of the DVS Gesture
 label files, with 0 for class 10 and '-' for class 11."""
@@ -27,3 +32,13 @@ def accuracy_text(correct: int, total: int) -> str:
     if not total:
         return "running accuracy -"
     return f"running accuracy {100 * correct / total:.0f}% ({correct} of {total} decisions during gestures)"
+
+
+def confidence_text(share: float) -> str:
+    """``62% of the output spikes``: what the confidence of a decision is (see :data:`CONFIDENCE_HELP`)."""
+    return f"{100 * share:.0f}% of the output spikes"
+
+
+def count_text(count: int, noun: str) -> str:
+    """``1 gesture``, ``3 gestures``, ``1,200 events``, ``0 events``."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"

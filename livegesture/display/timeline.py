@@ -2,9 +2,7 @@
 
 Times are event times in microseconds (the ``t_us`` of the decisions and the labels'
 ``start_us`` / ``end_us``), so a paused or fast replay shows the recording's own time.
-Scoring follows :func:`livegesture.evaluate.metrics.score_stream`: a decision is scored
-against the gesture active at its ``t_us``; the running accuracy is that of the decisions
-inside gestures (a "no gesture" decision there is wrong).
+A label of None is "no gesture", as in a :class:`~livegesture.pipeline.decision.Decision`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from livegesture.evaluate.metrics import NO_GESTURE
 from livegesture.sources.labels import GestureSegment
 
 TIMELINE_SPAN_US = 20_000_000
@@ -24,14 +21,14 @@ MAX_TIMELINE_DECISIONS = 4_096
 
 @dataclass(frozen=True)
 class Run:
-    """A stretch of time with one label (``NO_GESTURE`` for none): ``start_us <= t < end_us``."""
+    """A stretch of time with one label (None: no gesture): ``start_us <= t < end_us``."""
 
     start_us: int
     end_us: int
-    label: int
+    label: int | None
 
 
-def decision_runs(times_us: Sequence[int], labels: Sequence[int], end_us: int) -> list[Run]:
+def decision_runs(times_us: Sequence[int], labels: Sequence[int | None], end_us: int) -> list[Run]:
     """Each decision's label holds from its time to the next decision (the last one to
     ``end_us``); consecutive equal labels merge into one run. Empty stretches are dropped."""
     runs: list[Run] = []
@@ -64,14 +61,14 @@ class DecisionTimeline:
 
     def __init__(self, span_us: int = TIMELINE_SPAN_US, max_decisions: int = MAX_TIMELINE_DECISIONS) -> None:
         self.span_us = span_us
-        self._decisions: deque[tuple[int, int]] = deque(maxlen=max_decisions)
+        self._decisions: deque[tuple[int, int | None]] = deque(maxlen=max_decisions)
 
     def __len__(self) -> int:
         return len(self._decisions)
 
     def add(self, t_us: int, label: int | None) -> None:
         """Append one decision (label None = no gesture); decisions come in time order."""
-        self._decisions.append((t_us, NO_GESTURE if label is None else label))
+        self._decisions.append((t_us, label))
 
     def clear(self) -> None:
         self._decisions.clear()
