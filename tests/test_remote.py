@@ -421,7 +421,8 @@ def test_pipelining_under_tc_netem_in_a_network_namespace(token_file):
 def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(network, serving):
     server = serving()
     source = MemorySource()  # fed by hand and never ended: no later frame pushes the answer out
-    chosen = settings(remote=server.address, speed=1.0)
+    # 2,000 events in 1 s would be a quiet scene, whose first frame decides at once: no gate here
+    chosen = settings(remote=server.address, speed=1.0, min_event_rate=0.0)
     with Pipeline(source, network, chosen) as pipeline:
         for batch in np.array_split(np.concatenate(event_batches(2_000)), 4):  # 4 frames: one window
             source.feed(batch)
