@@ -3,7 +3,7 @@
 The shipped demo session, integrated once into frames, goes through the shipped model on the
 ``fast`` backend three ways: a local engine; a ``livegesture serve`` subprocess over loopback;
 the same server behind a 40 ms round trip (tc netem where the kernel allows it needs a network
-namespace; here :class:`~livegesture.remote.testing.DelayLink` in its own process delays each
+namespace; here :class:`~livegesture.pipeline.remote.testing.DelayLink` in its own process delays each
 direction by 20 ms; the same relay without delay separates its own cost, a Python process
 competing for the CPUs, from the round trip's). Throughput: every frame pushed as fast as possible, then the last answer.
 Latency of a decision: from pushing the frame that completes a window (the earlier frames
@@ -107,7 +107,7 @@ def main() -> int:
     os.environ["LIVEGESTURE_TOKEN_FILE"] = str(token)
     server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env)
     port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-    links = [start([sys.executable, "-m", "livegesture.remote.testing", str(port), str(ms)], env)
+    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env)
              for ms in (0.0, ONE_WAY_MS)]
     relayed, delayed = (int(line.split("listening on ")[1]) for _, line in links)
     results: dict[str, tuple[float, np.ndarray]] = {}

@@ -85,8 +85,8 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     from livegesture.pipeline.settings import AUTO_BACKEND, BACKEND_CHOICES, SETTING_HELP
-    from livegesture.remote.protocol import DEFAULT_HOST, DEFAULT_PORT
-    from livegesture.remote.server import MAX_SESSIONS
+    from livegesture.pipeline.remote.protocol import DEFAULT_HOST, DEFAULT_PORT
+    from livegesture.pipeline.remote.server import MAX_SESSIONS
 
     p = sub.add_parser("serve", help="on a CRI host: own the hardware and step the frames desks send (--remote)",
                        description="Load the model once, own the backend (the CRI hardware on a CRI host: one "
@@ -102,7 +102,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="shared token (default $LIVEGESTURE_TOKEN_FILE or ~/.config/livegesture/remote.token)")
     p.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
                    help="desks served at once by a simulator backend (default %(default)s; cri: 1)")
-    p.set_defaults(handler=_lazy("livegesture.remote.server", "serve"))
+    p.set_defaults(handler=_lazy("livegesture.pipeline.remote.server", "serve"))
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

@@ -523,9 +523,9 @@ def test_the_panel_is_the_schema(make_window):
 
 def test_the_remote_field_switches_to_a_server_and_an_unreachable_one_is_reported(make_window, qtbot, monkeypatch,
                                                                                    tmp_path):
-    from livegesture.remote.server import Server
+    from livegesture.pipeline.remote.server import Server
 
-    monkeypatch.setattr("livegesture.remote.client.CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("livegesture.pipeline.remote.client.CONNECT_TIMEOUT_S", 0.5)
     token = tmp_path / "remote.token"
     token.write_text("gui-token\n")
     monkeypatch.setenv("LIVEGESTURE_TOKEN_FILE", str(token))

@@ -21,8 +21,8 @@ from livegesture.events import make_events
 from livegesture.pipeline.engine import decide_stream, make_engine
 from livegesture.pipeline.runner import Pipeline
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
-from livegesture.remote.client import RemoteEngine
-from livegesture.remote.protocol import (
+from livegesture.pipeline.remote.client import RemoteEngine
+from livegesture.pipeline.remote.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     TOKEN_USER,
@@ -31,7 +31,7 @@ from livegesture.remote.protocol import (
     pack_frame,
     unpack_frame,
 )
-from livegesture.remote.server import Server
+from livegesture.pipeline.remote.server import Server
 from test_pipeline_runner import MemorySource, finished, run_until  # the runner tests' helpers
 from test_pipeline_runner import settings as runner_settings
 
@@ -227,7 +227,7 @@ def test_an_unauthenticated_desk_is_refused_with_a_clear_error(network, serving,
 
 
 def test_no_server_is_a_one_line_error(network, token_file, monkeypatch):
-    monkeypatch.setattr("livegesture.remote.client.CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("livegesture.pipeline.remote.client.CONNECT_TIMEOUT_S", 0.5)
     with pytest.raises(RemoteError, match=r"no answer from 127.0.0.1:1 within 0.5 s: is `livegesture serve` running"):
         RemoteEngine(network, settings(remote="127.0.0.1:1"))
 
@@ -322,7 +322,7 @@ def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
     """Over 40 ms of round trip the desk keeps sending while answers are on their way (many
     frames in flight), and 200 frames take about as long as over none; one after the other they
     would take 8 s more. Timed against each other in one run: the machine's load varies."""
-    from livegesture.remote.testing import DelayLink
+    from livegesture.pipeline.remote.testing import DelayLink
 
     server = serving()
     seconds, most = {}, {}
@@ -341,7 +341,7 @@ def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
 
 
 def test_a_network_loss_is_told_counted_and_followed_by_a_fresh_window(network, serving, monkeypatch):
-    from livegesture.remote.testing import DelayLink
+    from livegesture.pipeline.remote.testing import DelayLink
 
     server = serving()
     link = DelayLink(server.server.port)
@@ -383,7 +383,7 @@ import sys, threading, numpy as np
 sys.path[:0] = [{tests!r}, {root!r}]
 import test_remote as t
 from livegesture.pipeline.engine import make_engine
-from livegesture.remote.server import Server
+from livegesture.pipeline.remote.server import Server
 from test_pipeline_runner import MemorySource, finished, run_until  # the runner tests' helpers
 from test_pipeline_runner import settings as runner_settings
 network = t.random_network(np.random.default_rng(5), channels=4, input_shape=(2, 63, 63), num_classes=5)
@@ -436,7 +436,7 @@ def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(ne
 
 
 def test_live_frames_the_server_cannot_keep_up_with_are_dropped_oldest_first_and_counted(network, serving):
-    from livegesture.remote.testing import DelayLink
+    from livegesture.pipeline.remote.testing import DelayLink
 
     server = serving()
     link = DelayLink(server.server.port, one_way_s=0.020)

@@ -41,8 +41,8 @@ from livegesture.geometry import integrate_field
 from livegesture.integrate import CHANNELS, Frame
 from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model
 from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine
+from livegesture.pipeline.remote.protocol import RemoteError
 from livegesture.pipeline.settings import PERIODIC, PipelineSettings
-from livegesture.remote.protocol import RemoteError
 from livegesture.sources.labels import GestureSegment
 from livegesture.sources.resets import OnReset, label_parts
 

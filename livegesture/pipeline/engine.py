@@ -276,10 +276,10 @@ def decide_stream(event_batches: Iterable[np.ndarray], sensor_size: SensorSize, 
 def make_engine(network: Network, settings: PipelineSettings, *,
                 backend_options: dict[str, Any] | None = None) -> PredictionEngine:
     """The engine ``settings`` ask for: a :class:`PredictionEngine` on a local backend, or with
-    ``settings.remote`` set a :class:`~livegesture.remote.client.RemoteEngine` that asks
+    ``settings.remote`` set a :class:`~livegesture.pipeline.remote.client.RemoteEngine` that asks
     ``livegesture serve`` on that host for the decisions."""
     if settings.remote:
-        from livegesture.remote.client import RemoteEngine
+        from livegesture.pipeline.remote.client import RemoteEngine
 
         return RemoteEngine(network, settings)
     return PredictionEngine(network, settings, backend_options=backend_options)

@@ -22,7 +22,7 @@ terminal), the frames in flight are counted as lost (``step_stats.frames_lost``)
 meanwhile too, and a hello goes out every :data:`RETRY_S` (ZeroMQ reconnects the TCP link);
 the server's answer starts a fresh window (a new session: membranes cleared), and a notice
 says that too. A wrong token, a busy server or another protocol version is a
-:class:`~livegesture.remote.protocol.RemoteError` with one line saying so.
+:class:`~livegesture.pipeline.remote.protocol.RemoteError` with one line saying so.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from livegesture.backends import Network
 from livegesture.integrate import Frame
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import StepStats
-from livegesture.pipeline.settings import STAGGERED, PipelineSettings, split_address
-from livegesture.remote.protocol import (
+from livegesture.pipeline.remote.protocol import (
     BYE,
     ERROR,
     FRAME,
@@ -57,6 +56,7 @@ from livegesture.remote.protocol import (
     read_token,
     schedule_settings,
 )
+from livegesture.pipeline.settings import STAGGERED, PipelineSettings, split_address
 
 CONNECT_TIMEOUT_S = 5.0
 """How long the first hello may wait for the server."""

@@ -7,7 +7,7 @@ module and a network namespace; containers often have neither). :meth:`DelayLink
 connection and refuses new ones until :meth:`DelayLink.restore`: a network loss. Written on
 asyncio streams because it is a byte relay, not a protocol: nothing to take from a library.
 
-``python -m livegesture.remote.testing TARGET_PORT ONE_WAY_MS`` runs one in its own process
+``python -m livegesture.pipeline.remote.testing TARGET_PORT ONE_WAY_MS`` runs one in its own process
 (printing ``listening on PORT``), so that it does not share the interpreter lock with a client.
 """
 

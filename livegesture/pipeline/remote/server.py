@@ -1,7 +1,7 @@
 """``livegesture serve``: the CRI host's half of the remote pipeline.
 
 One process owns the hardware (the cri backend holds the one-process lock) and the model,
-loaded once. Desks connect (:mod:`~livegesture.remote.protocol`), each gets a *session*: its
+loaded once. Desks connect (:mod:`~livegesture.pipeline.remote.protocol`), each gets a *session*: its
 own :class:`~livegesture.pipeline.engine.PredictionEngine` (the periodic or staggered schedule
 and the running prediction, with the desk's schedule settings) that steps the frames it sends,
 in order, and answers every frame: with the decisions it completed (their output counts), the
@@ -13,7 +13,7 @@ second is told the server is busy unless the first has been silent for :data:`SE
 e.g. a desk that lost its network); other backends serve up to ``max_sessions``. A message
 that breaks the protocol (malformed, oversized, wrong version, wrong size of frame) gets an
 error and ends that desk's session; an unauthenticated desk never gets past ZeroMQ's
-handshake; a desk beyond :data:`~livegesture.remote.protocol.TRANSPORT_MAX_BYTES` is
+handshake; a desk beyond :data:`~livegesture.pipeline.remote.protocol.TRANSPORT_MAX_BYTES` is
 disconnected by ZeroMQ. Other desks are served meanwhile. Ctrl-C closes the sessions (and
 the hardware) and the socket.
 """
@@ -34,8 +34,7 @@ from livegesture.backends import Network
 from livegesture.events import LivegestureError
 from livegesture.integrate import Frame
 from livegesture.pipeline.engine import PredictionEngine, resolve_backend
-from livegesture.pipeline.settings import PipelineSettings
-from livegesture.remote.protocol import (
+from livegesture.pipeline.remote.protocol import (
     BYE,
     CLIENT_TYPES,
     DEFAULT_HOST,
@@ -60,6 +59,7 @@ from livegesture.remote.protocol import (
     settings_from_wire,
     unpack_frame,
 )
+from livegesture.pipeline.settings import PipelineSettings
 
 SESSION_IDLE_S = 10.0
 """A session silent this long may be taken over by another desk."""
