@@ -90,3 +90,15 @@ def test_the_meter_counts_and_measures():
     assert first.latency_ms_mean == pytest.approx(15.0) and first.step_ms == 1.0
     assert first.latency_ms_p95 == pytest.approx(np.percentile([10.0, 20.0], 95))
     assert stats.events_in == 350 and stats.events_per_s == pytest.approx(200.0)
+
+
+def test_the_meter_counts_frames_a_remote_engine_lost_and_latencies_of_later_answers():
+    meter = PipelineMeter()
+    for _ in range(5):  # five frames pushed to a remote engine, no answer yet
+        meter.stepped(frames=1, decisions=0, latencies_s=[], step_ms=1.0, frame_ms=1.0)
+    # an answer for one frame (its latency known), two more decided without a hand-over on record, 2 lost
+    meter.stepped(frames=0, decisions=3, latencies_s=[0.040], step_ms=1.0, frame_ms=1.0, lost=2)
+    stats = meter.snapshot(1.0, event_queue_depth=0, frame_queue_depth=0)
+    assert (stats.frames_stepped, stats.lost_frames, stats.decisions) == (3, 2, 3)
+    assert stats.latency_ms_mean == pytest.approx(40.0)
+    assert stats.figures().endswith("dropped 0 frames, 0 events, lost 2 frames")

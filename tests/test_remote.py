@@ -20,7 +20,6 @@ from livegesture.backends.testing import random_network
 from livegesture.events import make_events
 from livegesture.pipeline.engine import decide_stream, make_engine
 from livegesture.pipeline.runner import Pipeline
-from livegesture.pipeline.settings import PipelineSettings, SettingsError
 from livegesture.pipeline.remote.client import RemoteEngine
 from livegesture.pipeline.remote.protocol import (
     MAX_MESSAGE_BYTES,
@@ -32,6 +31,7 @@ from livegesture.pipeline.remote.protocol import (
     unpack_frame,
 )
 from livegesture.pipeline.remote.server import Server
+from livegesture.pipeline.settings import PipelineSettings, SettingsError
 from test_pipeline_runner import MemorySource, finished, run_until  # the runner tests' helpers
 from test_pipeline_runner import settings as runner_settings
 
@@ -61,7 +61,8 @@ def event_batches(n: int = 30_000, seed: int = 1) -> list[np.ndarray]:
 
 
 def same_decisions(a: list, b: list) -> bool:
-    key = lambda d: (d.label, round(d.confidence, 12), d.counts.tolist(), d.t_us, d.frame_index)  # noqa: E731
+    key = lambda d: (d.label, round(d.confidence, 12), d.counts.tolist(), d.t_us, d.frame_index,  # noqa: E731
+                     d.quiet, d.window)
     return [key(d) for d in a] == [key(d) for d in b]
 
 
@@ -128,6 +129,23 @@ def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network
     local = list(decide_stream(batches, SIZE, network, chosen))
     remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
     assert len(local) >= 10 and same_decisions(remote, local)
+
+
+@pytest.mark.parametrize("rate", [0.0, 6_000.0])  # off, and the server's own default: the desk's value counts
+def test_the_server_applies_the_quiet_scene_gate_as_the_local_engine(network, serving, rate):
+    server = serving()
+    rng = np.random.default_rng(4)
+    parts = [(0, 500_000, 20_000), (500_000, 2_500_000, 2_000), (2_500_000, 3_000_000, 20_000)]  # busy, quiet, busy
+    t = np.concatenate([np.sort(rng.integers(start, end, n)) for start, end, n in parts])
+    events = make_events(t, rng.integers(0, SIZE[0], t.size), rng.integers(0, SIZE[1], t.size),
+                         rng.integers(0, 2, t.size))
+    batches = np.array_split(events, 100)
+    chosen = settings(min_event_rate=rate)  # the quiet part's 500-event frames take 0.5 s: 1,000 events/s
+    local = list(decide_stream(batches, SIZE, network, chosen))
+    remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
+    gated = any(d.quiet and d.window for d in local) and any(not d.window for d in local)
+    assert gated == (rate > 0)
+    assert same_decisions(remote, local)
 
 
 def test_the_threaded_pipeline_through_the_server_decides_as_decide_stream(network, serving):
@@ -265,6 +283,36 @@ def test_a_server_restart_is_told_counted_and_followed_by_a_fresh_window(network
     # a fresh window: the new session's first decision covers the 4 frames after it started
     assert decided[0].frame_index == k - 1 and k - 6 - lost == 4
     assert any("a desk connected" in line for line in second.lines)
+
+
+def test_a_headless_run_prints_what_the_link_tells_and_goes_on(network, serving, tmp_path, monkeypatch, capsys):
+    from livegesture.cli import main
+    from livegesture.model.files import ModelInfo, save_model
+
+    monkeypatch.setenv("LIVEGESTURE_CONFIG", str(tmp_path / "config.toml"))
+    model = save_model(tmp_path / "net.npz", network,
+                       ModelInfo(class_names=tuple(f"class {k}" for k in range(network.num_outputs))))
+    first = serving()
+
+    def restart() -> None:  # once the desk is served, the server restarts on its port
+        deadline = time.monotonic() + REPLY_S
+        while not first.server.sessions and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.stop()
+        serving(port=first.server.port)
+
+    restarter = threading.Thread(target=restart)
+    restarter.start()
+    try:
+        rc = main(["run", str(ROOT / "recordings" / "demo_session.aedat4"), "--headless", "--model", str(model),
+                   "--remote", first.address, "--speed", "1", "--duration", "3"])
+    finally:
+        restarter.join()
+    captured = capsys.readouterr()
+    out = captured.out
+    assert rc == 0, captured.err
+    assert f"backend remote {first.address}" in out
+    assert "warning: remote: " in out and "reconnected" in out and "fresh window" in out
 
 
 def test_remote_setting_is_validated():
