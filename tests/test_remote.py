@@ -357,6 +357,28 @@ def test_per_sample_evaluation_through_the_server_equals_the_local_one(network, 
     assert len(local.results) == 6 and sum(map(sum, (r.counts for r in local.results))) > 0
 
 
+def test_streaming_evaluation_over_several_policies_through_the_server_scores_as_the_local_one(token_file, tmp_path):
+    from livegesture.evaluate.recordings import find_recordings
+    from livegesture.evaluate.streaming import run_streams
+    from livegesture.evaluate.testing import forced_network, write_hand_stream
+
+    recording, chosen = write_hand_stream(tmp_path)
+    points = [chosen.replace(smoothing=smoothing, min_confidence=confidence)  # one run, its counts replayed 4 times
+              for smoothing in (1, 2) for confidence in (0.0, 0.6)]
+    inventory = find_recordings(recording)
+    server = Running(forced_network())
+    try:
+        remote, not_run = run_streams(inventory, Path(chosen.model), [p.replace(remote=server.address) for p in points])
+    finally:
+        server.stop()
+    local, _ = run_streams(inventory, Path(chosen.model), points)
+    assert not_run == 0 and len(remote) == len(local) == 4
+    scored = lambda r: (r.score.gestures, r.score.decisions.confusion.tolist(), r.score.frame_accuracy,  # noqa: E731
+                        r.score.idle_rejection)
+    assert [scored(r) for r in remote] == [scored(r) for r in local]
+    assert len({repr(scored(r)) for r in local}) > 1  # the policies differ
+
+
 def push_frames(engine, count: int, start: int = 0) -> tuple[list, float, int]:
     """Push ``count`` all-on frames and wait for every answer: (decisions, seconds, most frames in flight)."""
     began, most, decisions = time.perf_counter(), 0, []
