@@ -9,9 +9,13 @@ else of a small synthetic folder made here (3 users x 2 lightings, 44 test gestu
 20 s to make). Target: >= 50 samples/s with the pool on a 2-core
 machine; both runs must predict the same. The one-process run also prints its CPU time per
 sample, and the load average is printed first: on a shared machine other jobs take cores
-from the pool. The pool is used only where it pays (:func:`~livegesture.evaluate.pool.pool_pays`):
-on a small set the "pool" run stays in one process; the measured start-up of a pool that loads
-the model is printed, the figure behind :data:`~livegesture.evaluate.pool.POOL_STARTUP_S`.
+from the pool. The one-process run (the reference) runs here, without a watchdog; the pool run
+as ``eval`` does by default, with its per-task watchdog (``--file-timeout``), so in worker
+processes, never in this one. The pool is used only where it pays
+(:func:`~livegesture.evaluate.pool.pool_pays`): on a small set the "pool" run stays in its first
+worker, and pays that worker's start (the fork server importing the task's modules). Last, the
+time to add workers once the fork server runs is printed (:func:`~livegesture.evaluate.pool.startup_seconds`),
+next to :data:`~livegesture.evaluate.pool.POOL_STARTUP_S`, which stands for a cold start.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from livegesture.cli import DEFAULT_FILE_TIMEOUT_S
 from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples, evaluate_task, init_worker
 from livegesture.evaluate.pool import POOL_STARTUP_S, startup_seconds
 from livegesture.events import available_cores
@@ -53,7 +58,8 @@ def main() -> None:
         runs = {}
         for workers in (1, available_cores()):
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-            evaluation = evaluate_samples(inventory, spec, workers=workers)
+            evaluation = evaluate_samples(inventory, spec, workers=workers,
+                                          timeout_s=None if workers == 1 else DEFAULT_FILE_TIMEOUT_S)
             runs[workers] = evaluation
             line = (f"  {workers} process{'es' if workers > 1 else ''}: {len(evaluation.results)} samples in "
                     f"{evaluation.seconds:.1f} s = {evaluation.samples_per_second:.1f} samples/s, "
@@ -64,8 +70,8 @@ def main() -> None:
                 line += f"; {1e3 * cpu / len(evaluation.results):.1f} ms CPU per sample"
             print(line)
         startup = startup_seconds(evaluate_task, init_worker, (spec,), available_cores())  # last: its fork server stays
-        print(f"  pool start-up (workers loading the model, first result): {startup:.1f} s "
-              f"(POOL_STARTUP_S = {POOL_STARTUP_S:.1f} s)")
+        print(f"  adding {available_cores()} workers to the running fork server (until each has loaded the model): "
+              f"{startup:.1f} s; the fork server's own start is in the pool run (POOL_STARTUP_S = {POOL_STARTUP_S:.1f} s)")
     one, pool = runs[1], runs[max(runs)]
     if [r.counts for r in one.results] != [r.counts for r in pool.results]:
         raise SystemExit("the pool and one process disagree")

@@ -7,6 +7,7 @@ missing optional dependency (torch, hs_api) only matters to the jobs that use it
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,8 @@ from livegesture import __version__
 from livegesture.events import LivegestureError
 
 Handler = Callable[[argparse.Namespace], int]
+DEFAULT_FILE_TIMEOUT_S = 600.0
+"""eval / tune: the watchdog's limit per task (one recording, or part of one), in seconds."""
 
 
 SOURCE_HELP = "recording path (.aedat AEDAT 2.0 or 3.1, .aedat4), 'camera' / 'camera:SERIAL', or 'tcp://HOST:PORT'"
@@ -232,6 +235,9 @@ def _add_evaluation_common(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--workers", type=int, default=available_cores(),
                    help="processes (default: the cores available, %(default)s)")
     p.add_argument("-o", "--out", default=out, help="folder for the JSON report and the plots (default: %(default)s)")
+    p.add_argument("--file-timeout", type=float, default=DEFAULT_FILE_TIMEOUT_S, metavar="SECONDS",
+                   help="stop, skip and report a recording whose task runs longer than this (a corrupt file "
+                        "stuck in a reader); 0: no limit (default: %(default)s)")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="settings file (TOML, table [pipeline]; default $LIVEGESTURE_CONFIG or "
                         "~/.config/livegesture/config.toml)")
@@ -311,8 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand: a :class:`LivegestureError` is printed in one line (exit 2); Ctrl-C
+    and SIGTERM (what ``timeout``, systemd and CI send) stop it the same way (exit 130), so a
+    command keeps and writes what it finished in both cases."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except LivegestureError as err:
@@ -320,3 +334,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

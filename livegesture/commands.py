@@ -150,9 +150,9 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
             display.apply(update)
             if update.error:
                 raise LivegestureError(update.error)
+            if display.message:
+                print(f"warning: {display.message}")
             now = time.monotonic()
-            if update.warning:  # the pipeline goes on (a remote link lost and back, a recording failed)
-                print(f"{now - start:6.1f} s  warning: {update.warning}")
             done = update.finished or (duration_s is not None and now - start >= duration_s)
             if now - last_report >= REPORT_INTERVAL_S or done:
                 print(f"{now - start:6.1f} s  {display.line()}")

@@ -36,6 +36,13 @@ TIMESTEPS = 10
 """Frames per sample in the reference deployment (SpikingJelly ``frames_number=10``)."""
 DEFAULT_FRAMES_PER_WINDOW = TIMESTEPS
 """Frames per window, as the reference's 10 frames per sample."""
+MAX_EVENTS_PER_FRAME = 10_000_000
+"""Most events per frame a setting or a model's live window may ask for. A frame of 10 M events
+is 11 s of a DAVIS346 at 905 k events/s, 8 minutes of a DVS128 scene at 21 k events/s: beyond
+that one frame blurs many gestures, and its events take 130 MB."""
+MAX_FRAMES = 1_000
+"""Frames per window, per clear or per training sample (a model's ``timesteps``): the net was
+trained on 10; 1,000 binarized 2 x 63 x 63 frames kept for display are 8 MB."""
 
 CHANNELS = 2
 OFF, ON = 0, 1

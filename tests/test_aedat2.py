@@ -198,6 +198,16 @@ def test_resets_rebase_and_split(tmp_path):
     assert split.events["t"].tolist() == [100, 200, 200 + SPLIT_GAP_US, 220 + SPLIT_GAP_US]
 
 
+def test_a_file_rewritten_while_parsed_does_not_kill_the_process(tmp_path):
+    """A mapped file truncated under the reader killed it with SIGBUS; the reader now owns a copy."""
+    from test_aedat3 import events_read_while_truncated
+
+    n = 200_000
+    path = tmp_path / "rewritten.aedat"
+    write_aedat2(path, make_events(np.arange(n), np.arange(n) % 128, np.zeros(n), np.ones(n)))
+    assert events_read_while_truncated(path, "aedat2", "_split_header", "read_aedat2") == n
+
+
 def test_write_refuses_an_unknown_chip(tmp_path):
     with pytest.raises(EventFormatError, match="cannot be decoded"):
         write_aedat2(tmp_path / "x.aedat", np.zeros(0, RECORD), "some.Chip")

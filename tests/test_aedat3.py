@@ -239,3 +239,59 @@ def test_writer_refuses_what_cannot_be_read_back(tmp_path, events, sensor_size, 
     with pytest.raises(EventFormatError, match=problem) as info:
         write_aedat3(path, events, sensor_size)
     assert str(path) in str(info.value)
+
+
+TRUNCATE_WHILE_PARSING = """
+import sys
+from pathlib import Path
+from livegesture.sources import {module} as reader
+path = Path(sys.argv[1])
+step = reader.{step}
+
+def truncated_first(*args):
+    with open(path, "r+b") as f:  # another program rewrites the file while it is being read
+        f.truncate(4096)
+    return step(*args)
+
+reader.{step} = truncated_first
+print(reader.{read}(path).events.size)
+"""
+
+
+def events_read_while_truncated(path: Path, module: str, step: str, read: str) -> int:
+    """In a child process (a SIGBUS would kill it): ``module.read(path)``'s event count, the file
+    truncated by another program once the reader reaches ``module.step``."""
+    import subprocess
+    import sys
+
+    script = TRUNCATE_WHILE_PARSING.format(module=module, step=step, read=read)
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr[-500:]
+    return int(result.stdout)
+
+
+def test_a_file_rewritten_while_parsed_does_not_kill_the_process(tmp_path):
+    """A mapped file truncated under the reader killed it with SIGBUS; the reader now owns a copy."""
+    events = make_events(np.arange(200_000), np.arange(200_000) % 128, np.zeros(200_000), np.ones(200_000))
+    path = tmp_path / "rewritten.aedat"
+    write_aedat3(path, events)
+    assert events_read_while_truncated(path, "aedat3", "_polarity_packets", "read_aedat3") == 200_000
+
+
+def test_a_file_changing_while_read_is_reported(tmp_path, monkeypatch):
+    path = tmp_path / "growing.aedat"
+    write_aedat3(path, make_events([1, 2], [3, 4], [5, 6], [1, 0]))
+    real_fstat, calls = aedat3.os.fstat, []
+
+    def fstat_after_an_append(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # after the read, before the second look: a recorder appends a packet
+            with open(path, "ab") as f:
+                f.write(bytes(28))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(aedat3.os, "fstat", fstat_after_an_append)
+    with pytest.raises(EventFormatError, match="file changed while reading") as err:
+        read_aedat3(path)
+    assert err.value.source == str(path)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +155,18 @@ def test_truncated_finalised_file_is_refused(sample, tmp_path, keep):
         Aedat4Recording(path)
 
 
+def unfinalise(path: Path, cut: int = 0) -> None:
+    """Make a finalised file look like one whose recorder was killed: no index (the header's
+    ``dataTablePosition`` back to -1), and ``cut`` bytes of the last packet missing."""
+    data = bytearray(path.read_bytes())
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    header_start = len(VERSION_LINE) + 4
+    table = _data_table_position(bytes(data[header_start:header_start + header_size]))
+    field = data.index(struct.pack("<q", table), header_start, header_start + header_size)
+    data[field:field + 8] = struct.pack("<q", -1)  # as the header is before finalisation
+    path.write_bytes(bytes(data[:table - cut]))
+
+
 def test_unfinalised_truncated_file_reads_complete_packets_and_says_so(tmp_path):
     """A recorder killed while writing: no index, last packet cut. dv reads the rest silently; we warn."""
     path = tmp_path / "crashed.aedat4"
@@ -159,14 +174,7 @@ def test_unfinalised_truncated_file_reads_complete_packets_and_says_so(tmp_path)
     with Aedat4Writer(path, SIZE) as writer:
         for lo in range(0, 4000, 1000):
             writer.write(events[lo:lo + 1000])  # one file packet per write
-    data = bytearray(path.read_bytes())
-    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
-    header_start = len(VERSION_LINE) + 4
-    table = _data_table_position(bytes(data[header_start:header_start + header_size]))
-    field = data.index(struct.pack("<q", table), header_start, header_start + header_size)
-    data[field:field + 8] = struct.pack("<q", -1)  # as the header is before finalisation
-    last_packet_cut = table - 100  # the index and the end of the 4th packet are missing
-    path.write_bytes(bytes(data[:last_packet_cut]))
+    unfinalise(path, cut=100)  # the index and the end of the 4th packet are missing
 
     with pytest.warns(IncompleteRecordingWarning, match="truncated"):
         recording = Aedat4Recording(path)
@@ -227,3 +235,121 @@ def test_writer_refuses_bad_events_with_the_file_name(tmp_path):
     with pytest.raises(EventFormatError, match="cannot create aedat4 file") as info:
         Aedat4Writer(tmp_path / "no" / "such" / "dir.aedat4", SIZE)
     assert "Stacktrace" not in str(info.value)
+
+
+def packet_offsets(path: Path) -> list[tuple[int, int]]:
+    """(header byte, payload size) of every packet of a finalised file, walked here independently."""
+    data = path.read_bytes()
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    header_start = len(VERSION_LINE) + 4
+    table = _data_table_position(data[header_start:header_start + header_size])
+    pos, packets = header_start + header_size, []
+    while pos < table:
+        _, size = struct.unpack_from("<ii", data, pos)
+        packets.append((pos, size))
+        pos += 8 + size
+    return packets
+
+
+def regular_events(n: int) -> np.ndarray:
+    """A sweep over the sensor: compressible, so its packets are mostly LZ4/Zstandard matches, whose
+    offsets and lengths a corruption breaks (random events would be mostly literals)."""
+    i = np.arange(n)
+    return make_events(i * 10, i % SIZE[0], (i // SIZE[0]) % SIZE[1], i % 2)
+
+
+def corrupt_middle_packet(path: Path, compression_error: type[Exception], decompress) -> int:
+    """Overwrite half of the middle packet's payload (from a third into it)
+    with fixed random bytes, checked to break its compressed stream; returns the packet's header byte."""
+    packets = packet_offsets(path)
+    offset, size = packets[len(packets) // 2]
+    data = bytearray(path.read_bytes())
+    start = offset + 8 + size // 3
+    length = size // 2
+    data[start:start + length] = np.random.default_rng(3).bytes(length)
+    with pytest.raises(compression_error):
+        decompress(bytes(data[offset + 8:offset + 8 + size]))
+    path.write_bytes(bytes(data))
+    return offset
+
+
+def livegesture_in_child(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    """The command line in a child process: dv-processing hangs holding the GIL on a corrupt
+    LZ4 packet, which no in-process timeout can interrupt."""
+    return subprocess.run([sys.executable, "-m", "livegesture", *args], capture_output=True, text=True,
+                          timeout=timeout_s, cwd=Path(__file__).parents[1])
+
+
+def test_corrupt_lz4_event_packet_is_reported_instead_of_hanging(tmp_path):
+    import lz4.frame
+
+    path = tmp_path / "corrupt.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)  # several packets
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    problem = f"{path}: corrupt event packet at byte {offset} (LZ4: LZ4F_decompress failed with code: " \
+              "ERROR_decompressionFailed)"
+    start = time.monotonic()
+    result = livegesture_in_child("info", str(path), timeout_s=10)
+    assert time.monotonic() - start < 5  # of which ~1-2 s start the interpreter
+    assert (result.returncode, result.stderr.strip()) == (2, f"livegesture: error: {problem}")
+    result = livegesture_in_child("run", str(path), "--headless", "--speed", "0", "--backend", "fast",
+                                  "--config", str(tmp_path / "none.toml"))
+    assert (result.returncode, result.stderr.strip()) == (2, f"livegesture: error: source: {problem}")
+
+
+def test_corrupt_zstd_event_packet_is_reported(tmp_path):
+    import dv_processing as dv
+    import zstandard
+
+    path = tmp_path / "corrupt_zstd.aedat4"
+    config = dv.io.MonoCameraWriter.EventOnlyConfig("cam", SIZE, dv.CompressionType.ZSTD)
+    writer = dv.io.MonoCameraWriter(str(path), config)
+    events = regular_events(100_000)
+    for lo in range(0, events.size, 20_000):
+        writer.writeEvents(to_event_store(events[lo:lo + 20_000]))
+    del writer
+    assert np.array_equal(read_all(path), events)
+    offset = corrupt_middle_packet(path, zstandard.ZstdError, zstandard.ZstdDecompressor().decompress)
+    with pytest.raises(EventFormatError, match=rf"corrupt event packet at byte {offset} \(ZSTD: "):
+        read_all(path)
+
+
+def test_corrupt_packet_header_is_refused_at_open(tmp_path):
+    path = tmp_path / "header.aedat4"
+    write_aedat4(path, random_events(200_000, seed=6), SIZE)
+    offset, size = packet_offsets(path)[1]
+    data = bytearray(path.read_bytes())
+    data[offset + 4:offset + 8] = struct.pack("<i", size + 1000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(EventFormatError, match=rf"corrupt packet header at byte {offset + 8 + size + 1000}"):
+        Aedat4Recording(path)
+
+
+def test_corrupt_packet_of_an_unfinalised_file_is_reported_at_open(tmp_path):
+    """dv decompresses every packet of such a file when it opens it (it builds the index): it hung there."""
+    import lz4.frame
+
+    path = tmp_path / "crashed.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    unfinalise(path)
+    result = livegesture_in_child("info", str(path), timeout_s=10)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, f"livegesture: error: {path}: corrupt event packet at byte {offset} (LZ4: LZ4F_decompress failed with "
+           "code: ERROR_decompressionFailed)")
+
+
+def test_corrupt_index_of_a_finalised_file_is_reported_at_open(tmp_path):
+    """dv decompresses the index when it opens a finalised file: it hung on a corrupt one."""
+    path = tmp_path / "index.aedat4"
+    write_aedat4(path, regular_events(200_000), SIZE)
+    data = bytearray(path.read_bytes())
+    (header_size,) = struct.unpack_from("<i", data, len(VERSION_LINE))
+    table = _data_table_position(bytes(data[len(VERSION_LINE) + 4:][:header_size]))
+    start = table + (len(data) - table) // 3
+    data[start:start + (len(data) - table) // 2] = np.random.default_rng(3).bytes((len(data) - table) // 2)
+    path.write_bytes(bytes(data))
+    result = livegesture_in_child("info", str(path), timeout_s=10)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"livegesture: error: {path}: file is truncated or corrupt: its index at byte "
+                                    f"{table} does not decompress (LZ4: ")

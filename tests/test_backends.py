@@ -70,7 +70,7 @@ def test_sparse_engine_runs_any_graph_like_simplesim():
     inputs = [rng.choice(n_axons, size=rng.integers(0, n_axons), replace=False) for _ in range(25)]
     reference = step_outputs(make_backend("simplesim", graph), inputs, 0)
     assert reference.sum() > 0
-    assert np.array_equal(step_outputs(make_backend("fast", graph), inputs, 0), reference)
+    assert np.array_equal(step_outputs(make_backend("fast-sparse", graph), inputs, 0), reference)
 
 
 def test_potentials_saturate_to_35_bits_like_simplesim():
@@ -79,7 +79,7 @@ def test_potentials_saturate_to_35_bits_like_simplesim():
                      sp.csr_matrix(np.tile(np.array([[-32768, 32767]], np.int16), (n_axons, 1))),
                      sp.csr_matrix((2, 2), dtype=np.int16), np.array([0, 1]), threshold=V_MAX)
     steps = 60  # 10,000 * 32768 per step reaches 2**34 after 53 steps
-    fast, sim = make_backend("fast", graph), make_backend("simplesim", graph)
+    fast, sim = make_backend("fast-sparse", graph), make_backend("simplesim", graph)
     for backend in (fast, sim):
         backend.reset()
         for _ in range(steps):
@@ -158,6 +158,12 @@ def test_simplesim_refuses_the_deployed_net():
                              num_classes=11)
     with pytest.raises(NetworkError, match="use the fast backend"):
         make_backend("simplesim", network)
+
+
+def test_fast_on_a_graph_network_points_to_fast_sparse():
+    graph = random_network(np.random.default_rng(0)).graph  # an axons/connections graph, as a pickle loads
+    with pytest.raises(NetworkError, match="choose --backend fast-sparse"):
+        make_backend("fast", graph)
 
 
 def test_unknown_backend_name():

@@ -136,3 +136,13 @@ def test_overlapping_or_repeated_trials_are_refused(dataset):
     (dataset / "trials_to_test.txt").write_text("user02_lab.txt\n")
     with pytest.raises(EventFormatError, match="'user02_lab.txt' is not an .aedat file name"):
         DvsGestureFolder(dataset)
+
+
+def test_a_bad_label_file_leaves_out_that_recording_only(dataset):
+    labels_path_for(dataset / "user01_led.aedat").write_bytes(b"class,startTime_usec,endTime_usec\n1,\xff,3\n")
+    folder = DvsGestureFolder(dataset)
+    samples = list(folder.samples("train"))
+    assert {s.recording.name for s in samples} == {"user01_natural.aedat"}
+    assert len(samples) == len(SEGMENTS["user01_natural.aedat"])
+    (err,) = folder.skipped
+    assert str(err).startswith(f"{labels_path_for(dataset / 'user01_led.aedat')}: label file is not UTF-8 text")

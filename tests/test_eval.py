@@ -275,6 +275,89 @@ def test_cli_evaluates_the_test_split_of_a_dataset_folder(tmp_path, capsys):
     assert "backend" in capsys.readouterr().err
 
 
+def test_cli_checks_the_output_folder_before_evaluating(tmp_path, capsys):
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+    taken = tmp_path / "taken"
+    taken.write_text("an existing file")
+    (tmp_path / "with-folder").mkdir()
+    (tmp_path / "with-folder" / "eval.json").mkdir()
+    for out, problem in ((taken, "output folder is an existing file"),
+                         (taken / "below", "cannot create the output folder"),
+                         (tmp_path / "with-folder", "is a folder, where the results go")):
+        assert main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "-o", str(out),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr()
+        assert err.err.count("\n") == 1 and problem in err.err and err.out == ""  # nothing evaluated
+
+
+def test_cli_writes_eval_json_before_rendering(tmp_path, monkeypatch):
+    import livegesture.evaluate.command as command
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+
+    def broken(*_):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(command, "print_tables", broken)
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "-o", str(tmp_path / "out"),
+              "--workers", "1", "--no-progress"])
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
+
+
+def test_a_corrupt_aedat4_in_a_folder_is_skipped_and_the_rest_evaluated(tmp_path):
+    from test_aedat4 import corrupt_middle_packet, regular_events
+    import lz4.frame
+    from livegesture.sources.aedat4 import write_aedat4
+
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "good.aedat", HAND_CASE)
+    bad = tmp_path / "bad.aedat4"
+    write_aedat4(bad, regular_events(200_000), DVS128_SIZE)
+    write_labels(labels_path_for(bad), [GestureSegment(0, 0, 1_000_000)])
+    offset = corrupt_middle_packet(bad, RuntimeError, lz4.frame.decompress)
+    evaluation = evaluate_samples(find_recordings(tmp_path), EvaluatorSpec(model), workers=2, timeout_s=60)
+    assert [r.prediction for r in evaluation.results] == HAND_PREDICTIONS
+    (skipped,) = evaluation.skipped
+    assert skipped.recording == str(bad) and f"corrupt event packet at byte {offset}" in skipped.reason
+
+
+def test_a_label_file_that_is_not_utf8_skips_its_recording_only(tmp_path):
+    write_gestures(tmp_path / "good.aedat", HAND_CASE)
+    write_gestures(tmp_path / "latin1.aedat", HAND_CASE)
+    labels_path_for(tmp_path / "latin1.aedat").write_bytes("class,startTime_usec,endTime_usec\n1,2,3 é\n".encode("latin-1"))
+    inventory = find_recordings(tmp_path)
+    assert [r.path.name for r in inventory.recordings] == ["good.aedat"]
+    (skipped,) = inventory.skipped
+    assert skipped.recording == str(tmp_path / "latin1.aedat") and "label file is not UTF-8 text" in skipped.reason
+
+
+@pytest.mark.parametrize("mode", [[], ["--streaming"]], ids=["per-sample", "streaming"])
+def test_cli_warns_about_a_recording_from_another_sensor_than_the_models(tmp_path, capsys, mode):
+    """A DVS128 model sees a DAVIS346 recording through its ROI, as trained: nothing to say; a model
+    trained on a DAVIS346 is warned about on the DVS128 recording only."""
+    recording = tmp_path / "davis.aedat"
+    write_gestures(recording, HAND_CASE)
+    write_aedat3(recording, read_aedat3(recording).events, (346, 260))  # the same events, a DAVIS346 header
+    write_gestures(tmp_path / "dvs128.aedat", HAND_CASE)
+    davis_model = save_model(tmp_path / "davis.npz", forced_network(),
+                             ModelInfo(TIMESTEPS, DRAIN, training=TRAINING, sensor_size=(346, 260)))
+    for model, out, warned in ((forced_model(tmp_path), tmp_path / "dvs128-model", None),
+                               (davis_model, tmp_path / "davis-model", tmp_path / "dvs128.aedat")):
+        assert main(["eval", str(tmp_path), "--model", str(model), "-o", str(out), "--workers", "1",
+                     "--no-progress", *mode]) == 0
+        warnings = json.loads((out / "eval.json").read_text())["warnings"]
+        printed = capsys.readouterr().out
+        if warned is None:
+            assert warnings == [] and "warning" not in printed
+        else:
+            expected = f"{warned}: the model was trained on a 346x260 sensor, not this 128x128 one"
+            assert [w[:len(expected)] for w in warnings] == [expected] and f"warning: {expected}" in printed
+
+
 def test_cli_exits_non_zero_when_nothing_was_evaluated(tmp_path, capsys):
     model = forced_model(tmp_path)
     recording = tmp_path / "late.aedat"
@@ -283,6 +366,16 @@ def test_cli_exits_non_zero_when_nothing_was_evaluated(tmp_path, capsys):
     assert main(["eval", str(recording), "--model", str(model), "--backend", "fast", "--workers", "1",
                  "-o", str(tmp_path / "report"), "--no-progress"]) == 1
     assert "nothing was evaluated (1 gestures skipped" in capsys.readouterr().out
+
+
+def test_cli_exits_non_zero_when_every_task_was_stopped_by_the_watchdog(tmp_path, capsys):
+    """Tasks the watchdog stopped count as not evaluated: with a 1 ms limit no task can finish."""
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "session.aedat", HAND_CASE)
+    assert main(["eval", str(tmp_path / "session.aedat"), "--model", str(model), "--backend", "fast", "--workers",
+                 "1", "--file-timeout", "0.001", "-o", str(tmp_path / "report"), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped after 0.001 s without finishing" in out and "nothing was evaluated" in out
 
 
 def test_a_davis346_jaer_recording_is_evaluated_through_its_region_of_interest(tmp_path):

@@ -1,20 +1,35 @@
-"""The evaluation's process pool: results from every worker, and a dead worker ends the run
-instead of hanging it."""
+"""The evaluation's process pool: results from every worker; a dead or stuck worker is replaced
+and its task reported; Ctrl-C and SIGTERM stop it at once, keeping what finished; its workers
+never outlive it."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from livegesture.evaluate import pool
-from livegesture.evaluate.pool import pool_pays, run_pool
+from livegesture.evaluate.pool import SHUTDOWN_GRACE_S, pool_pays, run_pool, startup_seconds
+from livegesture.evaluate.testing import InterruptedAt
 
 DYING_TASK = 3
+STUCK_TASK = 2
 
 
 def nothing() -> None:
     """Worker initializer."""
+
+
+def note_pid(folder: str) -> None:
+    """Worker initializer: leave a file named by this worker's process id in ``folder``."""
+    Path(folder, str(os.getpid())).touch()
 
 
 def square(n: int) -> int:
@@ -27,6 +42,29 @@ def square_or_die(n: int) -> int:
     return n * n
 
 
+def square_or_hang(n: int) -> int:
+    """Task STUCK_TASK blocks in native code holding the GIL, as dv-processing does on a corrupt packet."""
+    if n == STUCK_TASK:
+        ctypes.PyDLL(None).sleep(1000)
+    return n * n
+
+
+def sleep_then_square(n: int) -> int:
+    time.sleep(n / 10)
+    return n * n
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead too
+        return f.read().split(") ")[1][0] != "Z"
+
+
+
+
 @pytest.fixture
 def free_start_up(monkeypatch):
     """A pool that costs nothing to start: it always pays, so the workers run."""
@@ -35,18 +73,101 @@ def free_start_up(monkeypatch):
 
 def test_the_pool_returns_every_result(free_start_up):
     run = run_pool(square, list(range(20)), workers=2, initializer=nothing)
-    assert sorted(run.results) == [n * n for n in range(20)] and not run.interrupted
+    assert sorted(run.results) == [n * n for n in range(20)] and not run.interrupted and not run.failed
 
 
-def test_a_dead_worker_ends_the_run_with_what_finished(capsys, free_start_up):
-    run = run_pool(square_or_die, list(range(8)), workers=2, initializer=nothing)
-    assert DYING_TASK in run.unfinished
-    assert sorted(run.results + [n * n for n in run.unfinished]) == [n * n for n in range(8)]
-    assert set(run.results) <= {n * n for n in range(8) if n != DYING_TASK}
-    assert "worker process died" in capsys.readouterr().err
+@pytest.mark.parametrize("timeout_s", [None, 60.0], ids=["no watchdog", "watchdog"])
+def test_a_dead_worker_is_replaced_and_its_task_reported(free_start_up, timeout_s):
+    run = run_pool(square_or_die, list(range(8)), workers=2, initializer=nothing, timeout_s=timeout_s)
+    assert run.failed == [(DYING_TASK, "its worker process died (exit code 1)")]
+    assert sorted(run.results) == [n * n for n in range(8) if n != DYING_TASK] and not run.unfinished
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_watchdog_stops_a_stuck_task_and_the_others_finish(free_start_up, workers):
+    start = time.monotonic()
+    run = run_pool(square_or_hang, list(range(6)), workers=workers, initializer=nothing, timeout_s=1.0)
+    assert time.monotonic() - start < 6
+    assert run.failed == [(STUCK_TASK, "stopped after 1 s without finishing")]
+    assert sorted(run.results) == [n * n for n in range(6) if n != STUCK_TASK] and not run.unfinished
+
+
+def test_first_ctrl_c_stops_at_once_keeps_results_and_kills_the_workers(free_start_up, tmp_path):
+    start = time.monotonic()
+    # one worker sticks on task 2; the third result through the other is a Ctrl-C
+    run = run_pool(square_or_hang, list(range(40)), workers=2, initializer=note_pid, initargs=(str(tmp_path),),
+                   timeout_s=600, on_result=InterruptedAt(3).update)
+    assert time.monotonic() - start < 5 + SHUTDOWN_GRACE_S
+    assert run.interrupted and STUCK_TASK in run.unfinished
+    assert len(run.results) >= 3 and set(run.results) <= {n * n for n in range(40)}
+    assert len(run.results) + len(run.unfinished) == 40
+    pids = [int(p.name) for p in tmp_path.iterdir()]
+    assert pids and not any(alive(pid) for pid in pids)
+
+
+def test_a_task_that_finishes_while_shutting_down_is_kept(free_start_up):
+    # task 1 runs here, then both workers start; task 4 ends after 0.4 s and its result is a
+    # Ctrl-C; task 8, on the other worker, ends 0.4 s later
+    run = run_pool(sleep_then_square, [1, 8, 4, 2, 3], workers=2, initializer=nothing,
+                   on_result=InterruptedAt(2).update)
+    assert sorted(run.results) == [1, 16, 64] and run.unfinished == [2, 3]
+    assert 0.4 < SHUTDOWN_GRACE_S
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from livegesture.cli import _interrupt
+    from livegesture.evaluate import pool
+    from livegesture.evaluate.pool import run_pool
+    import signal
+    sys.path.insert(0, {tests!r})
+    from test_eval_pool import note_pid, square_or_hang
+    signal.signal(signal.SIGTERM, _interrupt)
+    pool.POOL_STARTUP_S = 0.0  # the second worker starts after the first result
+    run = run_pool(square_or_hang, list(range(4)), workers=2, initializer=note_pid, initargs=({pids!r},),
+                   timeout_s=600,
+                   on_result=lambda r: print("result", r, flush=True))
+    print("kept", sorted(run.results), "not run", run.unfinished, flush=True)
+""")
+
+
+def start_child(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A process running the pool over 4 tasks, task 2 stuck; returns once both workers started."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent), pids=str(tmp_path))],
+                             env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the quick tasks finish meanwhile
+    return child, [int(p.name) for p in tmp_path.iterdir()]
+
+
+def test_sigterm_stops_the_pool_like_ctrl_c_keeping_results(tmp_path):
+    child, pids = start_child(tmp_path)
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=10)
+    assert child.returncode == 0
+    assert "kept [0, 1, 9] not run [2]" in out
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    child, pids = start_child(tmp_path)
+    child.kill()
+    child.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
 
 
 def process_id(_: int) -> int:
+    return os.getpid()
+
+
+def nap_then_process_id(_: int) -> int:
+    time.sleep(0.3)
     return os.getpid()
 
 
@@ -58,6 +179,25 @@ def test_work_shorter_than_the_start_up_stays_in_this_process():
 def test_work_that_pays_goes_to_the_workers(free_start_up):
     run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing)
     assert run.results[0] == os.getpid() and os.getpid() not in run.results[1:]
+
+
+def test_with_a_watchdog_nothing_runs_here_and_short_work_stays_in_one_worker():
+    run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing, timeout_s=60)
+    (worker,) = set(run.results)
+    assert worker != os.getpid()
+
+
+def test_with_a_watchdog_work_that_pays_grows_the_pool(free_start_up):
+    run = run_pool(nap_then_process_id, list(range(8)), workers=2, initializer=nothing, timeout_s=60)
+    assert len(set(run.results)) == 2 and os.getpid() not in run.results and not run.failed
+
+
+def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
+    started = time.monotonic()
+    seconds = startup_seconds(square, note_pid, (str(tmp_path),), workers=2)
+    pids = [int(p.name) for p in tmp_path.iterdir()]
+    assert 0 < seconds <= time.monotonic() - started and len(pids) == 2
+    assert not any(alive(pid) for pid in pids)
 
 
 @pytest.mark.parametrize("rest_s, workers, startup_s, pays", [

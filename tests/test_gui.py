@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -363,6 +365,57 @@ def test_demo_opens_the_window_when_there_is_a_display(qtbot, config, monkeypatc
     assert config.exists()  # the settings were saved on close
     for window in windows:
         window.deleteLater()
+
+
+def test_a_corrupt_aedat4_packet_is_reported_in_the_banner(make_window, qtbot, tmp_path):
+    """dv-processing hung holding the GIL on such a file, freezing the window for good."""
+    import lz4.frame
+
+    from livegesture.sources.aedat4 import write_aedat4
+    from test_aedat4 import corrupt_middle_packet, regular_events
+
+    path = tmp_path / "corrupt.aedat4"
+    write_aedat4(path, regular_events(200_000), (128, 128))
+    offset = corrupt_middle_packet(path, RuntimeError, lz4.frame.decompress)
+    window = make_window()
+    assert window.open_source(str(path))
+    qtbot.waitUntil(window.banner.isVisible, timeout=5_000)
+    assert window.banner.message.text().startswith(f"source: {path}: corrupt event packet at byte {offset} (LZ4: ")
+
+
+def test_a_recording_from_another_sensor_than_the_models_is_warned_about_in_the_banner(make_window, qtbot, tmp_path):
+    """A model trained on a DAVIS346: the DVS128 demo is warned about; a DAVIS346 recording is not."""
+    from livegesture.events import make_events
+    from livegesture.sources.aedat3 import write_aedat3
+    from test_model_files import shipped_model_trained_on
+
+    path = tmp_path / "davis.aedat"
+    n = 40_000
+    write_aedat3(path, make_events(np.arange(n) * 25, np.arange(n) % 346, np.arange(n) % 260, np.arange(n) % 2),
+                 (346, 260))
+    window = make_window(FAST.replace(model=str(shipped_model_trained_on(tmp_path, (346, 260)))))
+    assert window.open_source(str(DEMO))
+    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
+    assert window.banner.message.text().startswith("the model was trained on a 346x260 sensor, not this 128x128 one")
+    assert window.open_source(str(path))  # the model's own sensor: nothing to say
+    qtbot.waitUntil(lambda: events_in(window) > 0, timeout=TIMEOUT_MS)
+    assert not window.banner.isVisible()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_and_ctrl_c_close_the_window_like_its_close_button(tmp_path, signum):
+    import subprocess
+
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIVEGESTURE_CONFIG": str(config),
+           "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-m", "livegesture", "gui", str(DEMO), "--duration", "60"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(6)  # the window is up and replaying
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=15)
+    assert child.returncode == 0 and "Traceback" not in err
+    assert config.exists()  # saved on close, as the close button does
 
 
 def test_the_region_of_interest_is_drawn_and_dragged_on_a_larger_sensor(make_window, qtbot, tmp_path):

@@ -44,14 +44,17 @@ def test_round_trip_and_sidecar_name(tmp_path):
 @pytest.mark.parametrize("content, problem", [
     ("", "label file is empty"),
     ("a,b,c\n1,2,3\n", "label file must start with the header"),
-    ("class,startTime_usec,endTime_usec\n1,2\n", "row 2: expected three integers"),
-    ("class,startTime_usec,endTime_usec\n12,2,3\n", "row 2: class 12 outside 1..11"),
-    ("class,startTime_usec,endTime_usec\n0,2,3\n", "row 2: class 0 outside 1..11"),
-    ("class,startTime_usec,endTime_usec\n1,5,5\n", r"row 2: segment \[5, 5\) is empty"),
+    ("class,startTime_usec,endTime_usec\n1,2\n", "row 1: expected three integers"),
+    ("class,startTime_usec,endTime_usec\n12,2,3\n", "row 1: class 12 outside 1..11"),
+    ("class,startTime_usec,endTime_usec\n0,2,3\n", "row 1: class 0 outside 1..11"),
+    ("class,startTime_usec,endTime_usec\n1,5,5\n", r"row 1: segment \[5, 5\) is empty"),
+    ("class,startTime_usec,endTime_usec\n1,2,3\n\n4,5,9223372036854775808\n",
+     "row 2: time 9223372036854775808 us is beyond the int64 range"),
+    (b"class,startTime_usec,endTime_usec\n1,2,3 \xe9t\xe9\n", r"label file is not UTF-8 text \(byte 40: 0xe9\)"),  # 34 header bytes + "1,2,3 "
 ])
 def test_bad_label_files_name_file_and_row(tmp_path, content, problem):
     path = tmp_path / "bad_labels.csv"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(EventFormatError, match=f"bad_labels.csv: {problem}"):
         read_labels(path)
     with pytest.raises(EventFormatError, match="cannot read label file"):
@@ -67,3 +70,25 @@ def test_cut_matches_spikingjelly_mask_including_overlaps():
     for segment, cut in zip(segments, cut_segments(events, segments)):
         mask = np.logical_and(events["t"] >= segment.start_us, events["t"] < segment.end_us)
         np.testing.assert_array_equal(cut, events[mask])
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "excel_labels.csv"
+    path.write_bytes(b"\xef\xbb\xbfclass,startTime_usec,endTime_usec\r\n3,100,200\r\n")
+    assert read_labels(path) == [GestureSegment(2, 100, 200)]
+
+
+def test_rows_are_numbered_as_in_the_skip_table(tmp_path):
+    """An error in a label file and a gesture the evaluation skips name the same row."""
+    from rich.console import Console
+
+    from livegesture.evaluate.recordings import Skipped
+    from livegesture.evaluate.report import skipped_table
+
+    path = tmp_path / "rows_labels.csv"
+    path.write_text("class,startTime_usec,endTime_usec\n1,0,10\n\n2,10,20\n12,20,30\n")
+    with pytest.raises(EventFormatError, match="row 3: class 12"):
+        read_labels(path)
+    console = Console(width=200, record=True)
+    console.print(skipped_table([Skipped("rows.aedat", "why", segment=2)]))  # the third label, 0-based
+    assert "rows.aedat │ 3   │ why" in console.export_text()

@@ -34,7 +34,7 @@ def same_outputs(a, b, seed=1) -> bool:
     """Same spike counts for the same inputs, given as axon indices (A{i} is axon i in both)."""
     frames = random_frames(np.random.default_rng(seed), (2, 15, 15), 10, 0.3)
     inputs = [np.flatnonzero(f) for f in frames]
-    return np.array_equal(run_sample(make_backend("fast", a), inputs), run_sample(make_backend("fast", b), inputs))
+    return np.array_equal(run_sample(make_backend("fast-sparse", a), inputs), run_sample(make_backend("fast-sparse", b), inputs))
 
 
 def test_npz_round_trip(tmp_path, network):
@@ -73,6 +73,27 @@ def rewrite(path, **changes):
     ({"layer1.weight": np.zeros((3, 2, 3, 3), np.float32)}, "must hold integers"),
     ({"class_names": ["one"]}, "1 class names for 5 outputs"),
     ({"threshold": -4}, "threshold must be an integer"),
+    ({"threshold": True}, "metadata threshold must be an integer, got True"),
+    ({"threshold": 2.5}, "metadata threshold must be an integer in"),
+    ({"timesteps": 10**9}, r"metadata timesteps must be an integer in \[1, 1,000\], got 1000000000"),
+    ({"timesteps": 0}, r"metadata timesteps must be an integer in \[1, 1,000\], got 0"),
+    ({"timesteps": -3}, "metadata timesteps must be an integer in"),
+    ({"timesteps": "10"}, "metadata timesteps must be an integer, got '10'"),
+    ({"drain_steps": 10**8}, r"metadata drain_steps must be an integer in \[0, 100\]"),
+    ({"leak": 99}, r"metadata leak must be an integer in \[0, 62\]"),
+    ({"scale": 0}, "metadata scale must be an integer in"),
+    ({"class_names": [1, 2, 3, 4, 5]}, "metadata class_names must be strings of 1 to 100 characters, got 1"),
+    ({"class_names": ["a", "b", "a", "c", "d"]}, r"metadata class_names must be distinct, \['a'\] repeat"),
+    ({"class_names": []}, "metadata class_names must be a non-empty list"),
+    ({"input_shape": [2, 5]}, "metadata input_shape must be a list of 3 integers"),
+    ({"input_shape": [2, 5, 10**6]}, "metadata input_shape must be an integer in"),
+    ({"training": "yesterday"}, "metadata training must be a table"),
+    ({"live_window": {"events_per_frame": 500}}, "metadata live_window lacks events_per_frame_range"),
+    ({"live_window": {"events_per_frame_range": [300, 900], "events_per_frame": 0}},
+     r"metadata live_window events_per_frame must be an integer in \[1, 10,000,000\], got 0"),
+    ({"live_window": {"events_per_frame_range": [300, 900], "events_per_frame": 500, "drain_steps": 10**8}},
+     "metadata live_window drain_steps must be an integer in"),
+    ({"live_window": {"events_per_frame_range": [900, 300], "events_per_frame": 500}}, "invalid live window"),
 ])
 def test_bad_npz_files_name_the_file_and_problem(tmp_path, network, changes, message):
     path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde")))
@@ -199,6 +220,16 @@ def test_exported_pickle_round_trips_with_threshold_and_leak(tmp_path, network):
     ({"axons": {"A0": [("n", 70000)]}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1}, "must lie in"),
     ({"axons": {"A0": [("n", 1), ("n", 2)]}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1}, "duplicate"),
     ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["m"], "threshold": 1}, "not a neuron key"),
+    ({"axons": {"A0": 5}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1},
+     "axon 'A0': expected a list of .neuron_key, weight. synapses, got int"),
+    ({"axons": {"A0": []}, "connections": {"n": "x"}, "outputs": ["n"], "threshold": 1},
+     "a connections entry must be a synapse list, got str"),
+    ({"axons": {"A0": [("n", 1)]}, "connections": {"n": [], "m": []}, "outputs": ["n", "m", "n"], "threshold": 1},
+     "outputs list neuron 'n' more than once"),
+    ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["n"], "threshold": True},
+     "neuron parameter threshold must be an integer, got True"),
+    ({"axons": {"A0": []}, "connections": {"n": []}, "outputs": ["n"], "threshold": 1, "leak": 1.5},
+     "neuron parameter leak must be an integer in"),
 ])
 def test_bad_pickles_name_the_problem(tmp_path, data, message):
     path = tmp_path / "bad.pkl"
@@ -220,3 +251,31 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
     assert training["accuracy"]["float"] - training["accuracy"]["integer"] <= 0.005  # at most 0.5 point lost
     assert (model.info.timesteps, model.info.drain_steps) == (10, 6)
     assert run_sample(make_backend("fast", network), np.zeros((10, 2, 63, 63), np.uint8)).sum() == 0
+
+
+def shipped_model_trained_on(folder, sensor_size: tuple[int, int]):
+    """The shipped model saved again in ``folder``, its metadata saying it was trained on ``sensor_size``."""
+    from dataclasses import replace
+
+    from livegesture.model.files import DEFAULT_MODEL
+
+    model = load_model(DEFAULT_MODEL)
+    return save_model(folder / "trained-elsewhere.npz", model.network, replace(model.info, sensor_size=sensor_size))
+
+
+def test_the_training_sensor_is_kept_and_defaults_to_a_dvs128(tmp_path, network):
+    from livegesture.model.files import sensor_mismatch
+
+    path = save_model(tmp_path / "m.npz", network, ModelInfo(class_names=tuple("abcde"), sensor_size=(346, 260)))
+    info = load_model(path).info
+    assert info.sensor_size == (346, 260) and sensor_mismatch((346, 260), info.sensor_size) is None
+    assert sensor_mismatch((128, 128), info.sensor_size).startswith(
+        "the model was trained on a 346x260 sensor, not this 128x128 one")
+    assert sensor_mismatch((640, 480), info.sensor_size).startswith(
+        "the model was trained on a 346x260 sensor, not this 640x480 one")
+    assert sensor_mismatch((346, 260), (128, 128)) is None  # trained on the field: the ROI maps any sensor to it
+    rewrite(path, sensor_size=None)  # files written before the field existed
+    assert load_model(path).info.sensor_size == (128, 128)
+    rewrite(path, sensor_size=[0, 5])
+    with pytest.raises(ModelFileError, match="metadata sensor_size must be an integer in"):
+        load_model(path)

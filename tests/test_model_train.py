@@ -157,6 +157,14 @@ def test_augmentation_shifts_whole_samples_and_drops_pixels():
     assert 0.7 < float(kept) < 0.8
 
 
+def test_training_says_when_no_validation_sample_is_held_out(tmp_path):
+    messages: list[str] = []
+    one_epoch = TrainConfig(**{**TINY.__dict__, "epochs": 1, "qat_epochs": 0})
+    train(tiny_frames(18), tiny_frames(6), tmp_path, one_epoch, progress=False, echo=messages.append)
+    (line,) = [m for m in messages if m.startswith("training on")]
+    assert "18 samples, no validation samples (0.1 of at most 6 per class rounds to 0" in line
+
+
 def test_validation_split_is_stratified_and_disjoint():
     data = tiny_frames(30)
     fit, val = split_validation(data, 0.2, seed=0)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from livegesture.cli import build_parser, main
@@ -138,6 +139,26 @@ def test_ctrl_c_stops_cleanly(private_config):
     finally:
         process.kill()
     assert rc == 130 and "Traceback" not in process.stderr.read()
+
+
+def test_a_recording_from_another_sensor_than_the_models_is_warned_about(capsys, tmp_path):
+    """The shipped (DVS128) model sees a DAVIS346 recording through its ROI, as trained: nothing to
+    say; a model trained on a DAVIS346 is warned about, once, on a DVS128 recording."""
+    from livegesture.events import make_events
+    from livegesture.sources.aedat3 import write_aedat3
+    from test_model_files import shipped_model_trained_on
+
+    path = tmp_path / "davis.aedat"
+    n = 40_000
+    write_aedat3(path, make_events(np.arange(n) * 25, np.arange(n) % 346, np.arange(n) % 260, np.arange(n) % 2),
+                 (346, 260))
+    assert main(["run", str(path), "--headless", "--speed", "0", "--backend", "fast"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    davis_model = shipped_model_trained_on(tmp_path, (346, 260))
+    assert main(["run", str(RECORDING), "--headless", "--speed", "0", "--backend", "fast", "--duration", "1",
+                 "--model", str(davis_model)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning: the model was trained on a 346x260 sensor, not this 128x128 one") == 1
 
 
 def test_a_jaer_davis_recording_with_a_reset_runs_headless_through_its_roi(capsys, tmp_path):

@@ -10,7 +10,7 @@ from livegesture.events import make_events
 from livegesture.pipeline.engine import PredictionEngine
 from livegesture.pipeline.recent import RecentEvents
 from livegesture.pipeline.settings import PipelineSettings
-from livegesture.pipeline.stats import PipelineMeter
+from livegesture.pipeline.stats import LatencyWindow, PipelineMeter
 from livegesture.pipeline.switch import RunningModel, update_engine
 
 SETTINGS = PipelineSettings(backend="fast", clear_every=4, drain_steps=2)
@@ -80,8 +80,8 @@ def test_the_meter_counts_and_measures():
     meter.integrated(frames=3, events_integrated=100)
     meter.frame_dropped()
     for latency in (0.010, 0.020):
-        meter.stepped(frames=1, decisions=1, latencies_s=[latency], step_ms=1.5, frame_ms=2.0)
-    meter.stepped(frames=1, decisions=0, latencies_s=[], step_ms=1.0, frame_ms=1.0)  # no decision: no latency
+        meter.stepped(frames=1, decisions=1, published=9.5, latencies_s=[latency], step_ms=1.5, frame_ms=2.0)
+    meter.stepped(frames=1, decisions=0, published=9.5, latencies_s=[], step_ms=1.0, frame_ms=1.0)  # no latency
     first = meter.snapshot(10.0, event_queue_depth=2, frame_queue_depth=1)
     meter.batch_in(200)
     stats = meter.snapshot(11.0, event_queue_depth=0, frame_queue_depth=0)
@@ -92,12 +92,25 @@ def test_the_meter_counts_and_measures():
     assert stats.events_in == 350 and stats.events_per_s == pytest.approx(200.0)
 
 
+def test_latency_figure_recovers_after_a_burst_at_one_decision_a_second():
+    window = LatencyWindow(window_s=10.0)
+    assert window.summary_ms(0.0) == (0.0, 0.0)
+    window.add(0.0, 2.0, count=100)              # a burst: 100 decisions published 2 s late
+    for second in range(1, 31):                  # then one decision a second, 10 ms each
+        window.add(float(second), 0.010)
+    assert window.summary_ms(5.0)[0] > 1_000     # the burst is still in the last 10 s
+    assert window.summary_ms(30.0) == pytest.approx((10.0, 10.0))  # the last 100 decisions would hold 70 of it
+    sparse = LatencyWindow(window_s=10.0)
+    sparse.add(0.0, 0.004)
+    assert sparse.summary_ms(60.0) == pytest.approx((4.0, 4.0))  # the latest decision, however old
+
+
 def test_the_meter_counts_frames_a_remote_engine_lost_and_latencies_of_later_answers():
     meter = PipelineMeter()
     for _ in range(5):  # five frames pushed to a remote engine, no answer yet
-        meter.stepped(frames=1, decisions=0, latencies_s=[], step_ms=1.0, frame_ms=1.0)
+        meter.stepped(frames=1, decisions=0, published=0.5, latencies_s=[], step_ms=1.0, frame_ms=1.0)
     # an answer for one frame (its latency known), two more decided without a hand-over on record, 2 lost
-    meter.stepped(frames=0, decisions=3, latencies_s=[0.040], step_ms=1.0, frame_ms=1.0, lost=2)
+    meter.stepped(frames=0, decisions=3, published=0.9, latencies_s=[0.040], step_ms=1.0, frame_ms=1.0, lost=2)
     stats = meter.snapshot(1.0, event_queue_depth=0, frame_queue_depth=0)
     assert (stats.frames_stepped, stats.lost_frames, stats.decisions) == (3, 2, 3)
     assert stats.latency_ms_mean == pytest.approx(40.0)

@@ -354,6 +354,24 @@ def test_rate_meter_measures_over_the_recent_window():
     assert meter.update(13.0, 400) == 150.0          # the 10 s sample left: (400 - 100) / 2 s
 
 
+def test_the_first_update_warns_once_of_a_sensor_the_model_was_not_trained_on(network, tmp_path):
+    events = random_events(np.random.default_rng(4), 4_000, 200_000)
+    davis = save_model(tmp_path / "davis.npz", network, ModelInfo(class_names=tuple("abcde"), sensor_size=(346, 260)))
+    pipeline = Pipeline(MemorySource([events]), settings=settings(model=str(davis))).start()
+    try:
+        warnings = [pipeline.poll().warning]
+        update = run_until(pipeline, finished)
+        warnings.append(update.warning)
+    finally:
+        pipeline.stop()
+    assert warnings == ["the model was trained on a 346x260 sensor, not this 128x128 one: the region of interest "
+                        "of each is mapped to the 128x128 field at another scale, so gestures may appear at another "
+                        "size and the predictions may be wrong", None]
+    dvs128 = save_model(tmp_path / "dvs128.npz", network, ModelInfo(class_names=tuple("abcde")))
+    with Pipeline(MemorySource([events]), settings=settings(model=str(dvs128))) as same:
+        assert same.poll().warning is None
+
+
 def test_a_recording_holds_every_event_handed_over_and_stop_finalises_it(network, tmp_path):
     events = random_events(np.random.default_rng(8), 12_000, 300_000)
     path = tmp_path / "session.aedat4"

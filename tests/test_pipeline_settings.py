@@ -107,6 +107,13 @@ def test_a_bad_file_is_an_error_naming_file_and_key(tmp_path, text, problem):
         load_settings(path)
 
 
+def test_a_config_file_that_is_not_utf8_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[pipeline]\nmodel = "mod\xe8le.npz"\n')  # Latin-1, as an old editor saves it
+    with pytest.raises(SettingsError, match=rf"^{path}: not valid TOML: not UTF-8 text \(byte 23\)$"):
+        load_settings(path)
+
+
 def test_the_schema_states_every_bound_and_the_fields_obey_it():
     for spec in SETTING_SPECS.values():
         assert spec.help and isinstance(getattr(PipelineSettings(), spec.name), spec.kind)

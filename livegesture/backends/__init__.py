@@ -12,15 +12,17 @@ BACKENDS = ("fast", "fast-sparse", "simplesim", "cri")
 
 
 def make_backend(name: str, network: Network, **options: object) -> Backend:
-    """A backend by name. ``fast`` runs a layered network as convolutions and any other
-    network event by event; ``options`` go to the backend (``threads`` for fast,
-    ``core_id`` for cri)."""
+    """A backend by name. ``fast`` runs a layered network as convolutions, ``fast-sparse``
+    any network event by event; ``options`` go to the backend (``threads`` for fast,
+    ``core_id`` for cri). Raises :class:`NetworkError` for ``fast`` on a network that is not
+    layered (an hs_api pickle), naming ``fast-sparse``."""
     if name == "fast":
-        from livegesture.backends.fast import SparseFastBackend, StructuredFastBackend
+        from livegesture.backends.fast import StructuredFastBackend
 
-        if isinstance(network, LayeredNetwork):
-            return StructuredFastBackend(network, **options)
-        return SparseFastBackend(network)
+        if not isinstance(network, LayeredNetwork):
+            raise NetworkError("backend fast runs layered networks (livegesture .npz models); this one is an "
+                               "axons/connections graph (an hs_api pickle): choose --backend fast-sparse")
+        return StructuredFastBackend(network, **options)
     if name == "fast-sparse":
         from livegesture.backends.fast import SparseFastBackend
 

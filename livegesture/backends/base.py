@@ -12,6 +12,10 @@ from livegesture.backends.network import Network, NetworkError
 
 DRAIN_STEPS = 6
 """Empty steps after the last frame, as the HiAER-Spike DVS Gesture example runs."""
+MAX_DRAIN_STEPS = 100
+"""Most drain steps a setting or a model file may ask for. A spike crosses one layer per step, so
+a net of L weight layers needs L drain steps: 100 is 25 times what the shipped net (4 weight
+layers) needs."""
 
 StepInput = Union[np.ndarray, Sequence[int], None]
 """A ``(2, 63, 63)`` frame (non-zero = active), a sequence of axon indices, or None/empty (no input)."""

@@ -334,8 +334,8 @@ class CriGraph:
         ``connections`` values may also be ``(synapses, neuron_model)`` pairs (newer hs_api);
         the model is ignored here (see :mod:`livegesture.model.files`). Axon keys
         ``A0 .. A{n-1}`` are put in numeric order and, for ``n = 2*63*63``, mapped to frame
-        pixels. Raises :class:`NetworkError` for unknown keys, duplicate synapses or weights
-        outside int16.
+        pixels. Raises :class:`NetworkError` for unknown keys, synapse lists that are not lists,
+        duplicate synapses or outputs, or weights outside int16.
         """
         axon_keys = list(axons)
         neuron_keys = list(connections)
@@ -347,6 +347,10 @@ class CriGraph:
         neuron_index = {key: i for i, key in enumerate(neuron_keys)}
 
         def matrix(sources: list, synapse_lists: list, what: str) -> sp.csr_matrix:
+            for key, synapses in zip(sources, synapse_lists):
+                if not isinstance(synapses, (list, tuple)):
+                    raise NetworkError(f"{what} {key!r}: expected a list of (neuron_key, weight) synapses, "
+                                       f"got {type(synapses).__name__}")
             counts = [len(s) for s in synapse_lists]
             total = sum(counts)
             pre = np.repeat(np.arange(len(sources)), counts)
@@ -382,6 +386,9 @@ class CriGraph:
             output_index = np.array([neuron_index[key] for key in outputs], dtype=np.int64)
         except (KeyError, TypeError) as err:
             raise NetworkError(f"output {err} is not a neuron key") from None
+        repeated = sorted({repr(key) for key in outputs if list(outputs).count(key) > 1})
+        if repeated:
+            raise NetworkError(f"outputs list neuron {', '.join(repeated)} more than once: one neuron per class")
         input_shape = INPUT_SHAPE if canonical is not None and len(axon_keys) == np.prod(INPUT_SHAPE) else None
         return cls(tuple(axon_keys), tuple(neuron_keys), axon_matrix, neuron_matrix, output_index,
                    int(threshold), int(leak), input_shape)

@@ -19,7 +19,9 @@ from livegesture.evaluate.report import (
     plot_confusion,
     plot_onset_curve,
     plot_pareto,
+    prepare_output,
     print_tables,
+    print_warnings,
     report_console,
     sample_tables,
     setting_text,
@@ -56,8 +58,19 @@ def _title(settings: PipelineSettings, inventory: Inventory) -> str:
     return f"{Path(settings.model).name} on {Path(inventory.source).name} ({backend_label(settings)})"
 
 
+def _timeout(args: argparse.Namespace) -> float | None:
+    """The watchdog's limit per task (``--file-timeout``; 0 for none)."""
+    if args.file_timeout < 0:
+        raise LivegestureError(f"--file-timeout must be 0 (no limit) or more, got {args.file_timeout:g}")
+    return args.file_timeout or None
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    """``livegesture eval``: per-sample (default) or streaming accuracy on labelled recordings."""
+    """``livegesture eval``: per-sample (default) or streaming accuracy on labelled recordings.
+
+    The output folder is checked first and ``eval.json`` is written before any table or plot,
+    so that a run's results are never lost to a problem found at its end."""
+    prepare_output(Path(args.out), (EVAL_JSON, CONFUSION_PNG, ONSET_PNG))
     inventory = find_recordings(args.source, args.split, args.on_reset)
     settings = settings_from_args(args)
     if args.streaming:
@@ -72,11 +85,12 @@ def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: Pipeli
                          Path(args.float_checkpoint) if args.float_checkpoint else None, settings.roi,
                          settings.remote)
     with _bar(inventory.samples, "sample", args) as bar:
-        evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar)
-    console = report_console()
-    print_tables(console, sample_tables(evaluation, inventory.description))
+        evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar, timeout_s=_timeout(args))
     out = Path(args.out)
     report = write_json(out / EVAL_JSON, evaluation.to_dict())
+    console = report_console()
+    print_warnings(console, evaluation.warnings)
+    print_tables(console, sample_tables(evaluation, inventory.description))
     figure = plot_confusion(evaluation.scores, evaluation.class_names, out / CONFUSION_PNG,
                             f"per sample: {_title(settings, inventory)}")
     console.print(f"written {report} and {figure}")
@@ -95,11 +109,13 @@ def _nothing_evaluated(console, nothing: bool, skipped: str) -> int:
 
 def _streaming(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
     with _bar(len(inventory.recordings), "recording", args) as bar:
-        evaluation = evaluate_stream(inventory, settings, workers=_workers(args), progress=bar)
-    console = report_console()
-    print_tables(console, stream_tables(evaluation, inventory.description))
+        evaluation = evaluate_stream(inventory, settings, workers=_workers(args), progress=bar,
+                                     timeout_s=_timeout(args))
     out = Path(args.out)
     report = write_json(out / EVAL_JSON, evaluation.to_dict())
+    console = report_console()
+    print_warnings(console, evaluation.warnings)
+    print_tables(console, stream_tables(evaluation, inventory.description))
     title = f"streaming: {_title(settings, inventory)}"
     score = evaluation.score
     figures = [plot_confusion(score.decisions, [*evaluation.class_names, NO_GESTURE_NAME], out / CONFUSION_PNG, title),
@@ -124,15 +140,16 @@ def grid_from_args(args: argparse.Namespace) -> Grid:
 
 def tune(args: argparse.Namespace) -> int:
     """``livegesture tune``: sweep the window settings, report accuracy vs latency, save the best."""
+    prepare_output(Path(args.out), (TUNE_JSON, PARETO_PNG))
     inventory = find_recordings(args.source, args.split)
     base = settings_from_args(args)
     grid = grid_from_args(args)
     with _bar(len(grid.changes()) * len(inventory.recordings), "run", args) as bar:
-        result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar)
-    console = report_console()
-    print_tables(console, tune_tables(result, inventory.description))
+        result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar, timeout_s=_timeout(args))
     out = Path(args.out)
     report = write_json(out / TUNE_JSON, result.to_dict())
+    console = report_console()
+    print_tables(console, tune_tables(result, inventory.description))
     figure = plot_pareto(result, out / PARETO_PNG, f"tuning: {_title(base, inventory)}")
     console.print(f"written {report} and {figure}")
     if result.not_run:

@@ -39,7 +39,7 @@ from livegesture.evaluate.recordings import (
 from livegesture.evaluate.torch_model import TorchModel, load_torch_model
 from livegesture.geometry import integrate_field
 from livegesture.integrate import CHANNELS, Frame
-from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model
+from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model, sensor_mismatch
 from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine
 from livegesture.pipeline.remote.protocol import RemoteError
 from livegesture.pipeline.settings import PERIODIC, PipelineSettings
@@ -88,6 +88,8 @@ class SampleTask:
 class TaskOutcome:
     results: tuple[SampleResult, ...]
     skipped: tuple[Skipped, ...]
+    warning: str | None = None
+    """Set when the recording's sensor is not the one the model was trained on."""
 
     @property
     def samples(self) -> int:
@@ -167,7 +169,8 @@ class SampleEvaluator:
             results = tuple(self._sample(name, gesture, recording.sensor_size) for gesture in gestures)
         except Exception as err:  # one bad file must not end the run: report it, go on
             return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
-        return TaskOutcome(results, tuple(skipped))
+        warning = sensor_mismatch(recording.sensor_size, self.model.info.sensor_size)
+        return TaskOutcome(results, tuple(skipped), warning and f"{name}: {warning}")
 
     def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
         info = self.model.info
@@ -250,6 +253,8 @@ class SampleEvaluation:
     seconds: float
     training_accuracy: dict[str, Any] = field(default_factory=dict)
     torch_phase: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Recordings whose sensor is not the one the model was trained on."""
 
     @property
     def scores(self) -> ClassScores:
@@ -307,6 +312,7 @@ class SampleEvaluation:
                 "agreement": float(np.mean([r.prediction == r.torch_prediction for r in self.results]))
                 if self.results else None},
             "recordings": self.recordings(), "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": list(self.warnings),
             "skipped_samples": self.skipped_samples, "not_run": self.not_run, "interrupted": self.not_run > 0,
             "seconds": self.seconds, "samples_per_second": self.samples_per_second,
             "per_sample": [r.to_dict() for r in self.results],
@@ -314,28 +320,33 @@ class SampleEvaluation:
 
 
 def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int = 1,
-                     progress: Any = None) -> SampleEvaluation:
+                     progress: Any = None, timeout_s: float | None = None) -> SampleEvaluation:
     """Evaluate every labelled gesture of ``inventory`` (see the module docstring).
 
     The model (and checkpoint) are loaded here first, so that a bad file fails before any
-    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. Ctrl-C stops
+    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. A task (a
+    recording, or part of one) running longer than ``timeout_s`` is stopped and its gestures
+    reported as skipped (not on ``cri``: one chip, driven from this process). Ctrl-C stops
     the run and returns what finished, with the number of gestures not run.
     """
     evaluator = init_worker(spec)
     if spec.backend == "cri" or spec.remote:
-        workers = 1  # one chip, or one server (which does the work)
+        workers, timeout_s = 1, None  # one chip, or one server (which does the work)
     started = time.perf_counter()
     tasks = plan_tasks(inventory, workers)
     run = run_pool(evaluate_task, tasks, workers=workers, initializer=init_worker, initargs=(spec,),
-                   on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)))
+                   on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)),
+                   timeout_s=timeout_s)
     seconds = time.perf_counter() - started
     outcomes: list[TaskOutcome] = run.results
     results = sorted((r for o in outcomes for r in o.results), key=lambda r: (r.recording, r.segment))
-    skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped])
+    failed = [Skipped(str(task.recording), reason, samples=len(task.rows)) for task, reason in run.failed]
+    skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped] + failed)
     info = evaluator.model.info
     accuracy = info.training.get("accuracy") if isinstance(info.training.get("accuracy"), dict) else {}
     return SampleEvaluation(
         inventory.source, spec, info.class_names, info.timesteps, info.drain_steps, tuple(results), tuple(skipped),
         sum(len(task.rows) for task in run.unfinished), seconds,
         {key: accuracy[key] for key in ("split", "samples", "float", "integer") if key in accuracy},
-        None if evaluator.torch_model is None else evaluator.torch_model.phase)
+        None if evaluator.torch_model is None else evaluator.torch_model.phase,
+        tuple(sorted({o.warning for o in outcomes if o.warning})))

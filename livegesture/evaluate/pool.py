@@ -1,68 +1,129 @@
-"""A process pool that keeps what finished.
+"""A process pool that keeps what finished, with a watchdog per task.
 
 Each worker runs ``initializer(*initargs)`` once (load the model, build the backend) and
-then tasks in any order; results come back as they finish. Ctrl-C (or a
-``KeyboardInterrupt`` from a callback) stops the run: the finished results are returned
-with the tasks that did not finish. Workers ignore SIGINT so that only this process
-decides. They are forked from a *fork server*, a fresh process that imports the task's
-module once (where the platform has one; else each is spawned, importing it again): a fork
-of this process itself could deadlock once torch's thread pool or any other thread has run.
-With one worker everything runs in this process. A worker that dies (killed, out of memory)
-ends the run like Ctrl-C, with a message: ``concurrent.futures`` notices a dead worker, where
-``multiprocessing.Pool`` would wait for its task forever.
+then one task at a time; results come back as they finish. A task that runs longer than
+``timeout_s`` (a reader stuck in native code, which nothing inside the process can
+interrupt) has its worker killed and replaced: the task is reported as failed with the
+reason, the others go on; so is a task whose worker died (killed, out of memory).
 
-The pool is used only where it pays: the first task runs in this process and is timed; the
-others go to ``w`` workers only if ``T > S * w / (w - 1)``, where ``T`` is the time the rest
-would take here (the first task's time per task) and ``S`` the pool's start-up
-(:data:`POOL_STARTUP_S`: each worker imports the task's modules and loads its model): then
-``S + T / w < T``. Otherwise they run here too, so the pool is never slower than one process
-by more than the misjudged part of one estimate.
+Ctrl-C, or SIGTERM (which the command line turns into the same ``KeyboardInterrupt``),
+stops the run at once: no task is handed out any more, the running ones get
+``SHUTDOWN_GRACE_S`` to send their result (kept), then every worker is killed; the finished
+results are returned with the tasks that did not finish. Workers ignore SIGINT so that only
+this process decides, and they die with it even when it is killed outright (Linux
+``PR_SET_PDEATHSIG``; elsewhere they end when their pipe closes). They are forked from a
+*fork server*, a fresh process that imports the task's module once (where the platform has
+one; else each is spawned, importing it again): a fork of this process itself could
+deadlock once torch's thread pool or any other thread has run.
+
+The pool is used only where it pays: ``w`` workers finish the rest sooner than one only if
+``T > S * w / (w - 1)``, where ``T`` is the time the rest would take in one (the time per
+task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`: each worker imports the
+task's modules and loads its model): then ``S + T / w < T`` (:func:`pool_pays`). Without a
+watchdog (``timeout_s`` None) the first tasks run in this process, timed, and the rest go to
+the workers once that pays; everything runs here when it never does. With a watchdog nothing
+runs here (a task stuck in this process could not be stopped): the first task runs, timed, in
+a single worker, and the others start only once the rule says they pay; that one worker's
+start-up (the fork server importing the task's modules: about 2 s on the development machine)
+is the watchdog's price. The rule then still charges :data:`POOL_STARTUP_S` for the others,
+though the running fork server starts them faster: it errs towards fewer workers.
+
+Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
+one task nor replace its worker: their only answer to a stuck task is to wait for it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection, wait
+from typing import Any, Generic, TypeVar
+
+from livegesture.events import LivegestureError
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
+SHUTDOWN_GRACE_S = 1.0
+"""After Ctrl-C / SIGTERM, how long running tasks may still deliver their result."""
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
 POOL_STARTUP_S = 3.0
-"""Seconds until a pool of 2 workers that load the shipped model returns its first result, as
-``benchmarks/bench_eval.py`` measures it: 2.9 s and 5.5 s on the shared 2-core development machine
-(load average 5-7). The lower figure: misjudging it low starts a pool that barely pays, misjudging
-it high keeps work in one process that a pool would have done faster."""
+"""Seconds until a pool of 2 workers that load the shipped model is ready, as
+``benchmarks/bench_eval.py`` measured it when the fork server was not yet running: 2.9 s and
+5.5 s on the shared 2-core development machine (load average 5-7), with the ``concurrent.futures``
+pool this module's workers replaced, which start the same way (fork server, model load). The lower figure:
+misjudging it low starts a pool that barely pays, misjudging it high keeps work in one process
+that a pool would have done faster."""
 
 
 def pool_pays(rest_seconds: float, workers: int, startup_s: float | None = None) -> bool:
-    """Whether ``workers`` processes finish work that takes ``rest_seconds`` here sooner than this
-    process: ``startup_s`` (default :data:`POOL_STARTUP_S`) ``+ rest_seconds / workers < rest_seconds``."""
+    """Whether ``workers`` processes finish work that takes ``rest_seconds`` in one sooner than that
+    one: ``startup_s`` (default :data:`POOL_STARTUP_S`) ``+ rest_seconds / workers < rest_seconds``."""
     startup_s = POOL_STARTUP_S if startup_s is None else startup_s
     return workers > 1 and rest_seconds > startup_s * workers / (workers - 1)
 
 
 @dataclass(frozen=True)
 class PoolRun(Generic[Task, Result]):
-    """Finished results (in completion order) and the tasks that did not finish."""
+    """Finished results (in completion order), the tasks stopped by the watchdog or lost with
+    their worker (with the reason), and the tasks not run (interrupted)."""
 
     results: list[Result]
     unfinished: list[Task]
+    failed: list[tuple[Task, str]]
 
     @property
     def interrupted(self) -> bool:
         return bool(self.unfinished)
 
 
-def _start_worker(initializer: Callable[..., None], initargs: tuple) -> None:
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a no-op elsewhere).
+
+    The parent is the fork server, which stops once every holder of its "alive" pipe is gone;
+    CPython hands each child a copy of that pipe (``multiprocessing.forkserver``,
+    ``_serve_one``), so this worker closes its own: then the fork server, and with it the
+    workers, end when the main process does, even when it is killed outright.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
+
+
+def _worker_main(conn: Connection, function: Callable[[Any], Any], initializer: Callable[..., None],
+                 initargs: tuple) -> None:
+    """A worker: initialise and say so with ``(None, ok, error)``, then answer each
+    ``(number, task)`` with ``(number, ok, result or error)``."""
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    initializer(*initargs)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        initializer(*initargs)
+    except BaseException as err:  # the parent raises it: the run cannot go on
+        conn.send((None, False, err))
+        return
+    conn.send((None, True, None))
+    while True:
+        try:
+            number, task = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        try:
+            conn.send((number, True, function(task)))
+        except Exception as err:  # sent back and raised there, as concurrent.futures does
+            conn.send((number, False, err))
 
 
 def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseContext:
@@ -74,58 +135,176 @@ def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseC
     return context
 
 
+class _Worker:
+    """One worker process, its end of the pipe, whether it has initialised, and the task it
+    runs (number, start time): the watchdog's clock starts with the task, not with the worker."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, args: tuple) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, *args), daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.task: tuple[int, float] | None = None
+
+    def give(self, number: int, task: object) -> None:
+        self.task = (number, time.monotonic())
+        try:
+            self.conn.send((number, task))
+        except OSError:  # it died: the main loop notices
+            pass
+
+    def started(self) -> None:
+        """Read the worker's first message: raises its initializer's error, or when it died starting."""
+        try:
+            _, ok, error = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            raise LivegestureError(f"a worker process died while starting (exit code {self.process.exitcode})") from None
+        if not ok:
+            raise error
+        self.ready = True
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
 def startup_seconds(function: Callable[..., object], initializer: Callable[..., None], initargs: tuple = (),
                     workers: int = 2) -> float:
-    """Seconds from starting a pool of ``workers`` for ``function`` (each running ``initializer``)
-    to its first result: what :data:`POOL_STARTUP_S` stands for (``benchmarks/bench_eval.py``)."""
+    """Seconds from starting ``workers`` workers for ``function`` (each running ``initializer``) until
+    every one has initialised (``benchmarks/bench_eval.py``): what :data:`POOL_STARTUP_S` stands for
+    when the fork server is not running yet; far less once it runs (it keeps the imports)."""
     started = time.perf_counter()
-    with ProcessPoolExecutor(workers, mp_context=_context(function, initializer), initializer=_start_worker,
-                             initargs=(initializer, initargs)) as executor:
-        executor.submit(abs, 0).result()
-        seconds = time.perf_counter() - started
-    return seconds
+    context = _context(function, initializer)
+    pool = [_Worker(context, (function, initializer, initargs)) for _ in range(workers)]
+    try:
+        for worker in pool:
+            worker.started()
+        return time.perf_counter() - started
+    finally:
+        for worker in pool:
+            worker.kill()
 
 
 def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int,
              initializer: Callable[..., None], initargs: tuple = (),
-             on_result: Callable[[Result], None] | None = None) -> PoolRun[Task, Result]:
-    """Run ``function`` (a module-level function) over ``tasks``, here and, where it pays (see the
-    module docstring), in ``workers`` processes; ``initializer(*initargs)`` runs here first too.
+             on_result: Callable[[Result], None] | None = None,
+             timeout_s: float | None = None) -> PoolRun[Task, Result]:
+    """Run ``function`` (a module-level function) over ``tasks`` in up to ``workers`` processes, as many
+    as pay (see the module docstring), and in this process while ``timeout_s`` is None.
 
-    ``on_result`` is called in this process with each result as it arrives (progress bars).
+    ``on_result`` is called in this process with each result as it arrives (progress bars);
+    ``timeout_s`` is the watchdog's limit per task (None: none).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     done: dict[int, Result] = {}
+    failed: dict[int, str] = {}
 
     def finish(number: int, result: Result) -> None:
         done[number] = result
         if on_result is not None:
             on_result(result)
 
+    pending = deque(enumerate(tasks))
     try:
-        initializer(*initargs)
-        started = time.perf_counter()
-        for number, task in enumerate(tasks):
-            finish(number, function(task))
-            rest = len(tasks) - len(done)
-            if rest and workers > 1 and pool_pays((time.perf_counter() - started) / len(done) * rest,
-                                                  min(workers, rest)):
-                break
-        pending = {number: task for number, task in enumerate(tasks) if number not in done}
-        if pending:
-            context = _context(function, initializer)
-            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_start_worker,
-                                     initargs=(initializer, initargs)) as executor:
-                numbers = {executor.submit(function, task): number for number, task in pending.items()}
-                try:
-                    for future in as_completed(numbers):
-                        finish(numbers[future], future.result())
-                finally:  # on Ctrl-C or a dead worker: drop the queued tasks, let running ones end
-                    executor.shutdown(wait=True, cancel_futures=True)
+        if timeout_s is None and pending:
+            _run_here(function, pending, workers, initializer, initargs, finish)
+            if pending:  # the workers pay: all of them start at once
+                _run_processes(function, pending, min(workers, len(pending)), min(workers, len(pending)),
+                               (function, initializer, initargs), None, finish, failed)
+        elif pending:
+            _run_processes(function, pending, 1, min(workers, len(pending)), (function, initializer, initargs),
+                           timeout_s, finish, failed)
     except KeyboardInterrupt:
         pass  # keep what finished
-    except BrokenProcessPool as err:
-        print(f"livegesture: a worker process died ({err}); {len(tasks) - len(done)} tasks not run",
-              file=sys.stderr)
-    return PoolRun(list(done.values()), [task for number, task in enumerate(tasks) if number not in done])
+    return PoolRun(list(done.values()), [task for number, task in enumerate(tasks) if number not in done
+                                         and number not in failed],
+                   [(tasks[number], reason) for number, reason in sorted(failed.items())])
+
+
+def _run_here(function: Callable, pending: deque, workers: int, initializer: Callable[..., None], initargs: tuple,
+              finish: Callable[[int, Any], None]) -> None:
+    """Run tasks from ``pending`` in this process, timed, until ``workers`` processes would finish the rest sooner."""
+    initializer(*initargs)
+    started, count = time.perf_counter(), 0
+    while pending:
+        number, task = pending.popleft()
+        finish(number, function(task))
+        count += 1
+        rest = len(pending)
+        if rest and pool_pays((time.perf_counter() - started) / count * rest, min(workers, rest)):
+            return
+
+
+def _run_processes(function: Callable, pending: deque, first: int, most: int, args: tuple,
+                   timeout_s: float | None, finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
+    """Run the ``pending`` tasks in ``first`` workers, grown to ``most`` once the time per finished task
+    says they pay (:func:`pool_pays`); each task watched for ``timeout_s``."""
+    context = _context(function, args[1])
+    pool = [_Worker(context, args) for _ in range(first)]
+    finished_s, finished = 0.0, 0
+
+    def receive(worker: _Worker) -> None:
+        nonlocal finished_s, finished
+        number, ok, value = worker.conn.recv()
+        if not ok:
+            raise value
+        finished_s += time.monotonic() - worker.task[1]
+        finished += 1
+        worker.task = None
+        finish(number, value)
+
+    try:
+        while pending or any(w.task for w in pool):
+            wanted = min(most, len(pending))
+            if finished and len(pool) < wanted and pool_pays(finished_s / finished * len(pending), wanted):
+                pool += [_Worker(context, args) for _ in range(wanted - len(pool))]
+            for worker in pool:
+                if worker.ready and worker.task is None and pending:
+                    worker.give(*pending.popleft())
+            busy = [w for w in pool if w.task]
+            watched = busy + [w for w in pool if not w.ready]
+            limit = (None if timeout_s is None or not busy else
+                     max(0.0, min(w.task[1] for w in busy) + timeout_s - time.monotonic()))
+            ready = set(wait([w.conn for w in watched] + [w.process.sentinel for w in watched], timeout=limit))
+            for index, worker in enumerate(pool):
+                if not worker.ready:
+                    if worker.conn in ready or worker.process.sentinel in ready:
+                        worker.started()
+                    continue
+                if worker.task is None:
+                    continue
+                number, started = worker.task
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    try:
+                        receive(worker)
+                        continue
+                    except EOFError:
+                        worker.process.join()
+                        reason = f"its worker process died (exit code {worker.process.exitcode})"
+                elif timeout_s is not None and time.monotonic() - started >= timeout_s:
+                    reason = f"stopped after {timeout_s:g} s without finishing"
+                else:
+                    continue
+                failed[number] = reason
+                worker.kill()
+                pool[index] = _Worker(context, args)
+    except KeyboardInterrupt:
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        busy = [w for w in pool if w.task]
+        while busy and time.monotonic() < deadline:  # keep what finishes while shutting down
+            for conn in wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic())):
+                worker = next(w for w in busy if w.conn is conn)
+                try:
+                    receive(worker)
+                except (EOFError, OSError):
+                    worker.task = None
+            busy = [w for w in pool if w.task]
+        raise
+    finally:
+        for worker in pool:
+            worker.kill()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from livegesture.evaluate.metrics import ClassScores, OnsetCurve
+from livegesture.events import LivegestureError
 from livegesture.evaluate.recordings import Skipped
 from livegesture.sources.labels import NO_GESTURE_NAME
 
@@ -51,6 +53,29 @@ def seconds(value: float | None) -> str:
 def setting_text(value: object) -> str:
     """A setting's value as the command line writes it (booleans as on/off)."""
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def prepare_output(folder: Path, names: Sequence[str]) -> Path:
+    """Create the output ``folder`` and check that the files ``names`` can be written there,
+    before a long run: a :class:`LivegestureError` naming the problem otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise LivegestureError(f"{folder}: output folder is an existing file") from None
+    except OSError as err:
+        raise LivegestureError(f"{folder}: cannot create the output folder: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LivegestureError(f"{folder}: cannot write in the output folder (permission denied)")
+    for name in names:
+        if (folder / name).is_dir():
+            raise LivegestureError(f"{folder / name}: is a folder, where the results go")
+    return folder
+
+
+def print_warnings(console: Console, warnings: Sequence[str]) -> None:
+    """One line per warning (a recording from another sensor than the model's, ...)."""
+    for warning in warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from livegesture.backends import Network
 from livegesture.evaluate.metrics import StreamScore, score_stream
 from livegesture.evaluate.per_sample import frame_size
 from livegesture.evaluate.pool import run_pool
@@ -33,7 +32,7 @@ from livegesture.evaluate.recordings import (
     usable_gestures,
 )
 from livegesture.integrate import NET_INPUT_SIZE
-from livegesture.model.files import CriModel, ModelFileError, load_model
+from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
 from livegesture.pipeline.decision import Decision, RunningPrediction
 from livegesture.pipeline.engine import backend_label, decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
@@ -62,6 +61,8 @@ class RecordingStream:
     score: StreamScore | None
     skipped: tuple[Skipped, ...]
     seconds: float
+    warning: str | None = None
+    """Set when the recording's sensor is not the one the model was trained on."""
 
     def row(self) -> dict[str, Any]:
         """The per-recording table's row (JSON-ready)."""
@@ -81,13 +82,15 @@ def replay_policy(decisions: list[Decision], settings: PipelineSettings, num_cla
     return [prediction.replay(d) for d in decisions]
 
 
-def stream_recording(network: Network, task: StreamTask) -> list[RecordingStream]:
+def stream_recording(model: CriModel, task: StreamTask) -> list[RecordingStream]:
     """Run one recording through the live pipeline's decisions once, then score them under
     each of the task's decision policies."""
     started = time.perf_counter()
     name = str(task.recording)
+    network = model.network
     try:
         recording = read_events_cached(task.recording, task.on_reset)
+        warning = sensor_mismatch(recording.sensor_size, model.info.sensor_size)
         segments = moved_segments(task.segments, label_parts(list(task.segments)), recording)
         gestures, skipped = usable_gestures(name, recording.events, range(len(segments)), segments,
                                             network.num_outputs)
@@ -101,7 +104,8 @@ def stream_recording(network: Network, task: StreamTask) -> list[RecordingStream
         replayed = replay_policy(decisions, settings, network.num_outputs)
         score = score_stream([d.t_us for d in replayed], [d.label for d in replayed],
                              [g.segment for g in gestures], network.num_outputs)
-        results.append(RecordingStream(name, point, score, tuple(skipped), time.perf_counter() - started))
+        results.append(RecordingStream(name, point, score, tuple(skipped), time.perf_counter() - started,
+                                       warning and f"{name}: {warning}"))
     return results
 
 
@@ -120,7 +124,7 @@ def init_stream_worker(model: Path) -> CriModel:
 def stream_task(task: StreamTask) -> list[RecordingStream]:
     """A task on this process's network (after :func:`init_stream_worker`)."""
     assert _loaded is not None, "init_stream_worker runs first"
-    return stream_recording(_loaded.network, task)
+    return stream_recording(_loaded, task)
 
 
 def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list[StreamTask]:
@@ -137,19 +141,24 @@ def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list
 
 
 def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettings], *, workers: int = 1,
-                progress: Any = None) -> tuple[list[RecordingStream], int]:
+                progress: Any = None, timeout_s: float | None = None) -> tuple[list[RecordingStream], int]:
     """Every recording at every setting in a process pool; ``progress`` (tqdm, optional) counts
-    recordings. Returns the finished results and the number of tasks not run (Ctrl-C)."""
+    recordings. A task running longer than ``timeout_s`` is stopped and its recording reported
+    as skipped (not on ``cri``). Returns the results and the number of tasks not run (Ctrl-C)."""
     loaded = init_stream_worker(model)  # a bad model fails here, before any worker starts
     if frame_size(loaded) != NET_INPUT_SIZE:
         raise ModelFileError(model, f"the live pipeline makes {NET_INPUT_SIZE}x{NET_INPUT_SIZE} frames; the network "
                                     f"takes {loaded.network.input_shape}")
     if any(resolve_backend(s.backend) == "cri" or s.remote for s in settings):
-        workers = 1  # one chip, or one server (which does the work)
+        workers, timeout_s = 1, None  # one chip, or one server (which does the work)
     run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
                    initializer=init_stream_worker, initargs=(model,),
-                   on_result=None if progress is None else (lambda results: progress.update(len(results))))
+                   on_result=None if progress is None else (lambda results: progress.update(len(results))),
+                   timeout_s=timeout_s)
     results = [result for task_results in run.results for result in task_results]
+    results += [RecordingStream(str(task.recording), point, None,
+                                (Skipped(str(task.recording), reason, samples=len(task.segments)),), 0.0)
+                for task, reason in run.failed for point in task.points]
     not_run = sum(len(task.points) for task in run.unfinished)
     return sorted(results, key=lambda r: (r.point, r.recording)), not_run
 
@@ -179,6 +188,10 @@ class StreamEvaluation:
     def backend(self) -> str:
         return backend_label(self.settings)
 
+    @property
+    def warnings(self) -> list[str]:
+        return sorted({r.warning for r in self.recordings if r.warning})
+
     def to_dict(self) -> dict[str, Any]:
         score = self.score
         return {
@@ -190,16 +203,18 @@ class StreamEvaluation:
                             "total": score.curve.total.tolist()},
             "gesture_outcomes": [asdict(g) for g in score.gestures],
             "recordings": [r.row() for r in self.recordings], "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": self.warnings,
             "not_run": self.not_run, "interrupted": self.not_run > 0, "seconds": self.seconds,
         }
 
 
 def evaluate_stream(inventory: Inventory, settings: PipelineSettings, *, workers: int = 1,
-                    progress: Any = None) -> StreamEvaluation:
+                    progress: Any = None, timeout_s: float | None = None) -> StreamEvaluation:
     """Streaming evaluation of one setting (see the module docstring)."""
     model = Path(settings.model)
     started = time.perf_counter()
-    results, not_run = run_streams(inventory, model, [settings], workers=workers, progress=progress)
+    results, not_run = run_streams(inventory, model, [settings], workers=workers, progress=progress,
+                                   timeout_s=timeout_s)
     class_names = init_stream_worker(model).info.class_names
     skipped = [*inventory.skipped, *(s for r in results for s in r.skipped)]
     return StreamEvaluation(inventory.source, settings, class_names, tuple(results), tuple(skipped), not_run,

@@ -82,8 +82,9 @@ class TuneResult:
 
 
 def tune(inventory: Inventory, base: PipelineSettings, grid: Grid, *, workers: int = 1,
-         progress: Any = None) -> TuneResult:
-    """Evaluate every grid point on every recording (see the module docstring).
+         progress: Any = None, timeout_s: float | None = None) -> TuneResult:
+    """Evaluate every grid point on every recording (see the module docstring); a run longer
+    than ``timeout_s`` is stopped and its recording reported as skipped.
 
     Points are validated before anything runs (a bad value is a ``SettingsError`` naming
     the setting). After Ctrl-C only the points whose recordings all finished are kept.
@@ -94,7 +95,8 @@ def tune(inventory: Inventory, base: PipelineSettings, grid: Grid, *, workers: i
     changes = grid.changes()
     settings = [base.replace(**change) for change in changes]
     started = time.perf_counter()
-    results, not_run = run_streams(inventory, Path(base.model), settings, workers=workers, progress=progress)
+    results, not_run = run_streams(inventory, Path(base.model), settings, workers=workers, progress=progress,
+                                   timeout_s=timeout_s)
     num_classes = init_stream_worker(Path(base.model)).network.num_outputs
     points = []
     for number, (change, setting) in enumerate(zip(changes, settings)):

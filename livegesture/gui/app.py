@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -16,6 +17,7 @@ from livegesture.sources.resets import OnReset
 
 WINDOW_SIZE = (1500, 860)
 MS_PER_S = 1000
+CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def application() -> QtWidgets.QApplication:
@@ -49,7 +51,18 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
     window = open_window(source, settings, config_path, on_reset)
     if duration_s is not None:
         QtCore.QTimer.singleShot(int(duration_s * MS_PER_S), window.close)
-    return app.exec()
+    # Ctrl-C and SIGTERM close the window as its close button does (settings saved, threads
+    # stopped). Python runs the handler between two bytecodes of whatever Python code runs (the
+    # display timer's, at the latest), so it only queues the close for the event loop.
+    def close_soon(*_: object) -> None:
+        QtCore.QTimer.singleShot(0, window.close)
+
+    previous = {signum: signal.signal(signum, close_soon) for signum in CLOSING_SIGNALS}
+    try:
+        return app.exec()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def gui(args: argparse.Namespace) -> int:

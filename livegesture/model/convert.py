@@ -117,7 +117,7 @@ def verify(model: CriModel, samples: int = 3, seed: int = 0) -> Verification:
     inputs = [random_frames(rng, shape, info.timesteps, VERIFY_DENSITY) if shape is not None else
               [rng.choice(network.num_axons, int(network.num_axons * VERIFY_DENSITY), replace=False)
                for _ in range(info.timesteps)] for _ in range(samples)]
-    engines = ["fast", "fast-sparse"] if isinstance(network, LayeredNetwork) else ["fast"]
+    engines = ["fast", "fast-sparse"] if isinstance(network, LayeredNetwork) else ["fast-sparse"]
     graph = network.graph
     if (graph.num_axons + graph.num_neurons) * graph.num_neurons <= MAX_DENSE_ENTRIES:
         engines.append("simplesim")

@@ -8,9 +8,11 @@
   ``version``, ``input_shape``, ``layers`` (per layer ``type`` "conv"/"linear", ``shape``,
   and ``stride``, ``padding`` for convolutions), ``threshold`` (integer, fire on
   ``V > threshold``), ``leak`` (shift), ``timesteps`` (frames per sample), ``drain_steps``,
-  ``class_names``, ``scale`` (integer units per float unit), free-form ``training``
-  (provenance: dataset, split, epochs, accuracies, ...) and, for a model trained on live
-  windows, ``live_window`` (:class:`~livegesture.model.config.LiveWindow`).
+  ``class_names``, ``scale`` (integer units per float unit), ``sensor_size`` of the
+  training recordings (DVS128 when absent), free-form ``training`` (provenance: dataset,
+  split, epochs, accuracies, ...) and, for a model trained on live windows,
+  ``live_window`` (:class:`~livegesture.model.config.LiveWindow`). Every field is checked
+  on load against :data:`METADATA_RULES` (type and sane bounds), the field named in the error.
 
 **hs_api pickles** (``.pkl``, e.g. the HiAER-Spike example's ``DVS_model_config.pkl``): a
 dict with ``axons``, ``connections``, ``outputs`` (see :mod:`livegesture.backends.network`).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ import numpy as np
 
 from livegesture.backends.network import (
     IF_LEAK,
+    MAX_LEAK,
+    V_MAX,
     ConvLayer,
     CriGraph,
     LayeredNetwork,
@@ -42,9 +47,10 @@ from livegesture.backends.network import (
     Network,
     NetworkError,
 )
-from livegesture.events import LivegestureError
-from livegesture.backends.base import DRAIN_STEPS
-from livegesture.integrate import TIMESTEPS
+from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
+from livegesture.events import DVS128_SIZE, LivegestureError, SensorSize
+from livegesture.geometry import FIELD_SIZE
+from livegesture.integrate import MAX_EVENTS_PER_FRAME, MAX_FRAMES, TIMESTEPS
 from livegesture.model.config import LiveWindow
 from livegesture.sources.labels import CLASS_NAMES
 
@@ -73,6 +79,118 @@ class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
     """A pickle that refers to something other than plain data."""
 
 
+MAX_INPUT_SIDE = 4096
+"""Largest channel count or frame side a model's input may declare."""
+MAX_KERNEL_STEP = 64
+"""Largest convolution stride or padding a model may declare."""
+MAX_CLASS_NAME = 100
+"""Longest class name (characters)."""
+
+Rule = Callable[[Any], Any]
+"""Checks one metadata value: returns it normalised, or raises ``ValueError`` saying what is wrong."""
+
+
+def integer(low: int, high: int) -> Rule:
+    """An integer in ``[low, high]`` (an integral float such as ``10.0`` counts; ``true`` does not)."""
+    def check(value: Any) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"must be an integer, got {value!r}")
+        if not float(value).is_integer() or not low <= value <= high:
+            raise ValueError(f"must be an integer in [{low:,}, {high:,}], got {value!r}")
+        return int(value)
+    return check
+
+
+def optional(rule: Rule) -> Rule:
+    """``rule``, or absent (``null``)."""
+    return lambda value: None if value is None else rule(value)
+
+
+def shape(length: int, side: Rule) -> Rule:
+    """A list of ``length`` values, each passing ``side``."""
+    def check(value: Any) -> tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != length:
+            raise ValueError(f"must be a list of {length} integers, got {value!r}")
+        return tuple(side(v) for v in value)
+    return check
+
+
+def class_names(value: Any) -> tuple[str, ...]:
+    """Distinct, non-empty strings of at most :data:`MAX_CLASS_NAME` characters."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"must be a non-empty list of names, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME:
+            raise ValueError(f"must be strings of 1 to {MAX_CLASS_NAME} characters, got {name!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"must be distinct, {sorted({n for n in value if value.count(n) > 1})} repeat")
+    return tuple(value)
+
+
+def mapping(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a table, got {value!r}")
+    return dict(value)
+
+
+def table(rules: dict[str, Rule], required: tuple[str, ...]) -> Rule:
+    """A table whose entries pass ``rules`` (those in ``required`` must be there; others are dropped)."""
+    def check(value: Any) -> dict[str, Any]:
+        entries = mapping(value)
+        missing = [name for name in required if name not in entries]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        result = {}
+        for name, rule in rules.items():
+            if name in entries:
+                try:
+                    result[name] = rule(entries[name])
+                except ValueError as err:
+                    raise ValueError(f"{name} {err}") from None
+        return result
+    return check
+
+
+def live_window(value: Any) -> LiveWindow:
+    """A :class:`LiveWindow` table: every count within the bounds of the metadata's own."""
+    return LiveWindow.from_dict(LIVE_WINDOW_TABLE(value))
+
+
+LIVE_WINDOW_TABLE = table({"events_per_frame_range": shape(2, integer(1, MAX_EVENTS_PER_FRAME)),
+                           "events_per_frame": integer(1, MAX_EVENTS_PER_FRAME),
+                           "clear_every": integer(1, MAX_FRAMES), "drain_steps": integer(0, MAX_DRAIN_STEPS)},
+                          required=("events_per_frame_range", "events_per_frame"))
+
+METADATA_RULES: dict[str, Rule] = {
+    "timesteps": integer(1, MAX_FRAMES),
+    "drain_steps": integer(0, MAX_DRAIN_STEPS),
+    "threshold": integer(0, V_MAX),
+    "leak": integer(0, MAX_LEAK),
+    "scale": optional(integer(1, V_MAX)),
+    "input_shape": shape(3, integer(1, MAX_INPUT_SIDE)),
+    "class_names": class_names,
+    "training": optional(mapping),
+    "sensor_size": shape(2, integer(1, MAX_INPUT_SIDE)),
+    "live_window": optional(live_window),
+    "stride": integer(1, MAX_KERNEL_STEP),
+    "padding": integer(0, MAX_KERNEL_STEP),
+}
+"""The one check of every model's metadata on load (``.npz`` fields, a pickle's threshold and
+leak, each layer's ``stride`` and ``padding``): name -> rule. A new field is one line here."""
+
+
+def checked(path: Path, values: dict[str, Any], where: str = "metadata") -> dict[str, Any]:
+    """``values`` normalised by :data:`METADATA_RULES` (names without a rule pass as they are);
+    :class:`ModelFileError` naming the field otherwise."""
+    result = {}
+    for name, value in values.items():
+        try:
+            result[name] = METADATA_RULES[name](value) if name in METADATA_RULES else value
+        except ValueError as err:
+            raise ModelFileError(path, f"{where} {name} {err}") from None
+    return result
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a network was trained for and on."""
@@ -84,6 +202,26 @@ class ModelInfo:
     training: dict[str, Any] = field(default_factory=dict)
     live_window: LiveWindow | None = None
     """The live windows it was trained on; None for a model trained on whole gestures only."""
+    sensor_size: SensorSize = DVS128_SIZE
+    """The sensor of the training recordings (``train`` reads DVS Gesture: a DVS128)."""
+
+
+def sensor_mismatch(sensor_size: SensorSize, trained: SensorSize) -> str | None:
+    """A warning when a recording's sensor is seen otherwise than the model's ``trained`` one, else None.
+
+    Every sensor reaches the network through its square region of interest mapped to the 128x128
+    field (:mod:`livegesture.geometry`), the DVS128 sensor the nets are trained on: for a model
+    trained on a DVS128 any sensor is seen as it was trained, and nothing is said. A model
+    trained on another sensor saw that sensor's region mapped to the field; a recording from a
+    third sensor has another region and scale, so its gestures may appear at another size.
+    """
+    if tuple(sensor_size) == tuple(trained) or tuple(trained) == FIELD_SIZE:
+        return None
+    (width, height), (trained_w, trained_h) = sensor_size, trained
+    field_w, field_h = FIELD_SIZE
+    return (f"the model was trained on a {trained_w}x{trained_h} sensor, not this {width}x{height} one: the "
+            f"region of interest of each is mapped to the {field_w}x{field_h} field at another scale, so "
+            "gestures may appear at another size and the predictions may be wrong")
 
 
 @dataclass(frozen=True)
@@ -111,7 +249,7 @@ def save_model(path: str | Path, network: LayeredNetwork, info: ModelInfo) -> Pa
         "format": FORMAT, "version": VERSION, "input_shape": list(network.input_shape), "layers": layers,
         "threshold": int(network.threshold), "leak": int(network.leak), "timesteps": info.timesteps,
         "drain_steps": info.drain_steps, "class_names": list(info.class_names), "scale": info.scale,
-        "training": info.training,
+        "training": info.training, "sensor_size": list(info.sensor_size),
         **({"live_window": info.live_window.to_dict()} if info.live_window else {}),
     }
     arrays = {f"layer{k}.weight": layer.weight for k, layer in enumerate(network.layers, start=1)}
@@ -160,6 +298,8 @@ def _load_npz(path: Path) -> CriModel:
     missing = [k for k in ("input_shape", "layers", "threshold", "leak") if k not in meta]
     if missing:
         raise ModelFileError(path, f"metadata lacks {', '.join(missing)}")
+    meta = checked(path, {"timesteps": TIMESTEPS, "drain_steps": DRAIN_STEPS, "class_names": CLASS_NAMES,
+                          "sensor_size": DVS128_SIZE, **meta})
     try:
         layers = []
         for k, spec in enumerate(meta["layers"], start=1):
@@ -172,7 +312,8 @@ def _load_npz(path: Path) -> CriModel:
             if not np.issubdtype(weight.dtype, np.integer):
                 raise ModelFileError(path, f"{name} must hold integers, found {weight.dtype}")
             if spec["type"] == "conv":
-                layers.append(ConvLayer(weight, int(spec["stride"]), int(spec["padding"])))
+                steps = checked(path, {"stride": spec["stride"], "padding": spec["padding"]}, f"layer {k}")
+                layers.append(ConvLayer(weight, steps["stride"], steps["padding"]))
             elif spec["type"] == "linear":
                 layers.append(LinearLayer(weight))
             else:
@@ -180,12 +321,11 @@ def _load_npz(path: Path) -> CriModel:
         if arrays:
             raise ModelFileError(path, f"unexpected arrays {sorted(arrays)}")
         network = LayeredNetwork(tuple(layers), threshold=meta["threshold"], leak=meta["leak"],
-                                 input_shape=tuple(meta["input_shape"]))
-        info = ModelInfo(timesteps=int(meta.get("timesteps", TIMESTEPS)),
-                         drain_steps=int(meta.get("drain_steps", DRAIN_STEPS)),
-                         class_names=tuple(meta.get("class_names", CLASS_NAMES)),
-                         scale=meta.get("scale"), training=dict(meta.get("training") or {}),
-                         live_window=LiveWindow.from_dict(meta["live_window"]) if meta.get("live_window") else None)
+                                 input_shape=meta["input_shape"])
+        info = ModelInfo(timesteps=meta["timesteps"], drain_steps=meta["drain_steps"],
+                         class_names=meta["class_names"], scale=meta.get("scale"),
+                         training=meta.get("training") or {}, live_window=meta.get("live_window"),
+                         sensor_size=meta["sensor_size"])
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     except (KeyError, TypeError, ValueError) as err:
@@ -276,7 +416,8 @@ def load_hs_api_pickle(path: str | Path, *, trust: bool = False, threshold: int 
     except ModelFileError:
         raise
     except Exception as err:  # a corrupt pickle can raise almost anything
-        raise ModelFileError(path, f"cannot unpickle ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())  # pickle's own messages may span lines
+        raise ModelFileError(path, f"cannot unpickle ({type(err).__name__}: {reason})") from None
     if not isinstance(data, dict) or any(key not in data for key in HS_API_KEYS):
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise ModelFileError(path, f"expected a dict with keys {', '.join(HS_API_KEYS)}, found {found}")
@@ -287,11 +428,10 @@ def load_hs_api_pickle(path: str | Path, *, trust: bool = False, threshold: int 
     chosen = file_threshold if file_threshold is not None else threshold
     if chosen is None:
         raise ModelFileError(path, "the file does not say the neuron threshold; pass it (--threshold)")
-    chosen_leak = data.get("leak", leak if leak is not None else IF_LEAK)
-    if not float(chosen).is_integer() or not float(chosen_leak).is_integer():
-        raise ModelFileError(path, f"threshold {chosen!r} and leak {chosen_leak!r} must be integers")
+    neuron = checked(path, {"threshold": chosen, "leak": data.get("leak", leak if leak is not None else IF_LEAK)},
+                     "neuron parameter")
     try:
-        graph = CriGraph.from_hs_api(axons, connections, outputs, int(chosen), int(chosen_leak))
+        graph = CriGraph.from_hs_api(axons, connections, outputs, neuron["threshold"], neuron["leak"])
     except NetworkError as err:
         raise ModelFileError(path, str(err)) from None
     names = CLASS_NAMES if graph.num_outputs == len(CLASS_NAMES) else tuple(f"class {i}" for i in range(graph.num_outputs))

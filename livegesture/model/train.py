@@ -135,6 +135,8 @@ def load_dataset(root: str | Path, timesteps: int, cache_dir: Path, *, limit: in
                                  tuple(names))
             frame_set.save(cache, fingerprint)
         sets[split] = frame_set
+    for err in folder.skipped:
+        print(f"livegesture: skipped {err}", file=sys.stderr)
     provenance = {"dataset": str(folder.root.resolve()), "timesteps": timesteps,
                   **{f"{split}_users": sorted(set(s.groups.tolist())) for split, s in sets.items()},
                   **{f"{split}_samples": len(s) for split, s in sets.items()}}
@@ -336,7 +338,12 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
         fit_set, val_set = train_set, validation
     else:
         fit_set, val_set = split_validation(train_set, config.val_fraction, config.seed)
+    validation_note = f"{len(val_set)} validation"
     if not len(val_set):
+        largest = int(np.bincount(train_set.labels).max()) if len(train_set) else 0
+        validation_note = (f"no validation samples ({config.val_fraction:g} of at most {largest} per class rounds "
+                           "to 0: the best epoch is chosen on the training samples; a larger --val-fraction holds "
+                           "some out)")
         val_set = fit_set
     if not len(fit_set) or not len(test_set):
         raise TrainingError(f"need training and test samples, got {len(fit_set)} and {len(test_set)}")
@@ -352,7 +359,7 @@ def train(train_set: FrameSet, test_set: FrameSet, out_dir: str | Path, config: 
     elif (out / CHECKPOINT).exists() and not resume:
         raise TrainingError(f"{out} already holds a training run; pass --resume to continue it")
 
-    echo(f"training on {device}: {len(fit_set)} samples, {len(val_set)} validation, {len(test_set)} test; "
+    echo(f"training on {device}: {len(fit_set)} samples, {validation_note}, {len(test_set)} test; "
          f"net {config.net}")
     phases = [("float", config.epochs, config.lr), ("qat", config.qat_epochs, config.qat_lr)]
     start_phase = 0 if state is None else [p for p, _, _ in phases].index(state["phase"])

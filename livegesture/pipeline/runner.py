@@ -33,6 +33,7 @@ import numpy as np
 from livegesture.backends import Network
 from livegesture.events import LivegestureError, error_message
 from livegesture.integrate import Frame
+from livegesture.model.files import sensor_mismatch
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import PredictionEngine, make_engine
 from livegesture.pipeline.frames import FrameBuilder, check_roi
@@ -151,7 +152,8 @@ class Pipeline:
         self._stopped = False
         self._finished = False
         self._fatal: str | None = None
-        self._warning: str | None = None
+        self._warning = sensor_mismatch(source.sensor_size, model.sensor_size) if model.sensor_size else None
+        """For the next poll (once); the first says when the source's sensor is not the one the model was trained on."""
         self._recorder: Recorder | None = None
         self._recent = RecentEvents()
         self._meter = PipelineMeter()
@@ -424,7 +426,7 @@ class Pipeline:
                 self._handed_over.popleft()
             if self._handed_over and self._handed_over[0][0] == decision.frame_index:
                 latencies.append(published - self._handed_over[0][1])
-        self._meter.stepped(stepped, len(decisions), latencies, stats.mean_step_ms, stats.mean_frame_ms,
+        self._meter.stepped(stepped, len(decisions), published, latencies, stats.mean_step_ms, stats.mean_frame_ms,
                             lost=stats.frames_lost - self._lost_counted)
         self._lost_counted = stats.frames_lost
         with self._lock:

@@ -14,9 +14,15 @@ from typing import Any
 
 from livegesture.backends import BACKENDS
 from livegesture.events import LivegestureError
-from livegesture.backends.base import DRAIN_STEPS
+from livegesture.backends.base import DRAIN_STEPS, MAX_DRAIN_STEPS
 from livegesture.filters import BACKGROUND_ACTIVITY, DEFAULT_NOISE_WINDOW_US, NOISE_FILTER_KINDS
-from livegesture.integrate import DEFAULT_EVENTS_PER_FRAME, DEFAULT_FRAMES_PER_WINDOW, TIMESTEPS
+from livegesture.integrate import (
+    DEFAULT_EVENTS_PER_FRAME,
+    DEFAULT_FRAMES_PER_WINDOW,
+    MAX_EVENTS_PER_FRAME,
+    MAX_FRAMES,
+    TIMESTEPS,
+)
 from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow
 from livegesture.model.files import DEFAULT_MODEL, MODEL_SUFFIX, load_model
 
@@ -37,15 +43,6 @@ DEFAULT_CONFIG_PATH = Path("~/.config/livegesture/config.toml")
 CONFIG_TABLE = "pipeline"
 """The table of the config file that holds these settings."""
 
-MAX_EVENTS_PER_FRAME = 10_000_000
-"""A frame of 10 M events is 11 s of a DAVIS346 at 905 k events/s, 8 minutes of a DVS128 scene
-at 21 k events/s: beyond that one frame blurs many gestures, and its events take 130 MB."""
-MAX_FRAMES = 1_000
-"""Frames per window or per clear: the net was trained on 10; 1,000 binarized 2 x 63 x 63 frames
-kept for display are 8 MB."""
-MAX_DRAIN_STEPS = 100
-"""A spike crosses one layer per step, so a net of L weight layers needs L drain steps: 100 is
-25 times what the shipped net (4 weight layers) needs."""
 MAX_SMOOTHING = 100
 """Windows averaged: 100 windows of the default 10 x 2,000 events are 1.5-5.5 minutes of a real
 DVS128 scene (6-21 k events/s), far longer than any gesture."""
@@ -282,6 +279,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise SettingsError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise SettingsError(f"{path}: not valid TOML: not UTF-8 text (byte {err.start})") from None
 
 
 WINDOW_SETTINGS = ("events_per_frame", "clear_every", "drain_steps")

@@ -10,8 +10,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-LATENCY_WINDOW = 100
-"""Recent decisions over which the latency mean and 95th percentile are taken."""
+LATENCY_WINDOW_S = 10.0
+"""Wall-clock span of the recent decisions whose latency mean and 95th percentile are shown:
+after a burst the figure recovers within this, at any decision rate."""
+LATENCY_SAMPLES = 1_000
+"""Most latencies kept (bounds memory at high decision rates)."""
 RATE_WINDOW_S = 2.0
 """Wall-clock span over which events/s and frames/s are measured."""
 
@@ -30,6 +33,27 @@ class RateMeter:
             self._samples.popleft()
         then, before = self._samples[0]
         return (count - before) / (now - then) if now > then else 0.0
+
+
+class LatencyWindow:
+    """Latencies of the decisions published in the last ``window_s`` seconds (at least the
+    latest one, so that a slow decision rate still shows a figure)."""
+
+    def __init__(self, window_s: float = LATENCY_WINDOW_S, samples: int = LATENCY_SAMPLES) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, float]] = deque(maxlen=samples)
+
+    def add(self, published: float, latency_s: float, count: int = 1) -> None:
+        self._samples.extend([(published, latency_s)] * count)
+
+    def summary_ms(self, now: float) -> tuple[float, float]:
+        """Mean and 95th percentile in ms over the window; ``(0, 0)`` before the first decision."""
+        while len(self._samples) > 1 and now - self._samples[0][0] > self.window_s:
+            self._samples.popleft()
+        if not self._samples:
+            return 0.0, 0.0
+        latencies = np.array([latency for _, latency in self._samples]) * 1e3
+        return float(latencies.mean()), float(np.percentile(latencies, 95))
 
 
 @dataclass(frozen=True)
@@ -67,7 +91,7 @@ class PipelineStats(StageCounts):
     """Mean worker time per frame: every instance's step, drain steps and decisions (recent frames)."""
     latency_ms_mean: float = 0.0
     """From the hand-over of the batch that completed a window's last frame to the decision
-    being published; mean over the last :data:`LATENCY_WINDOW` decisions (0 before the first)."""
+    being published; mean over the decisions of the last :data:`LATENCY_WINDOW_S` (0 before the first)."""
     latency_ms_p95: float = 0.0
     event_queue_depth: int = 0
     frame_queue_depth: int = 0
@@ -89,7 +113,7 @@ class PipelineMeter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = StageCounts()
-        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._latencies = LatencyWindow()
         self._step_ms = self._frame_ms = 0.0
         self._filter_kept: float | None = None
         self._event_rate, self._frame_rate = RateMeter(), RateMeter()
@@ -116,30 +140,30 @@ class PipelineMeter:
                                    events_integrated=events_integrated)
             self._filter_kept = filter_kept
 
-    def stepped(self, frames: int, decisions: int, latencies_s: Sequence[float], step_ms: float, frame_ms: float,
-                lost: int = 0) -> None:
+    def stepped(self, frames: int, decisions: int, published: float, latencies_s: Sequence[float], step_ms: float,
+                frame_ms: float, lost: int = 0) -> None:
         """``frames`` more frames pushed to the engine, ``lost`` of the frames pushed so far never
-        stepped after all (a remote link broke), and ``decisions`` published, those whose last
-        frame's hand-over is known ``latencies_s`` after it (a remote engine decides for a frame
-        some pushes later)."""
+        stepped after all (a remote link broke), and ``decisions`` published at wall time
+        ``published`` (``time.perf_counter()``), those whose last frame's hand-over is known
+        ``latencies_s`` after it (a remote engine decides for a frame some pushes later)."""
         with self._lock:
             self._counts = replace(self._counts, frames_stepped=self._counts.frames_stepped + frames - lost,
                                    decisions=self._counts.decisions + decisions,
                                    lost_frames=self._counts.lost_frames + lost)
-            self._latencies.extend(latencies_s)
+            for latency_s in latencies_s:
+                self._latencies.add(published, latency_s)
             self._step_ms, self._frame_ms = step_ms, frame_ms
 
     def snapshot(self, now: float, event_queue_depth: int, frame_queue_depth: int) -> PipelineStats:
         """The figures at wall time ``now`` (``time.perf_counter()``); rates since the previous snapshots."""
         with self._lock:
             counts = asdict(self._counts)
-            latencies = np.array(self._latencies) * 1e3
+            latency_ms_mean, latency_ms_p95 = self._latencies.summary_ms(now)
             step_ms, frame_ms, filter_kept = self._step_ms, self._frame_ms, self._filter_kept
             events_per_s = self._event_rate.update(now, counts["events_in"])
             frames_per_s = self._frame_rate.update(now, counts["frames"])
         return PipelineStats(
             **counts, events_per_s=events_per_s, frames_per_s=frames_per_s, step_ms=step_ms, frame_ms=frame_ms,
-            latency_ms_mean=float(latencies.mean()) if latencies.size else 0.0,
-            latency_ms_p95=float(np.percentile(latencies, 95)) if latencies.size else 0.0,
+            latency_ms_mean=latency_ms_mean, latency_ms_p95=latency_ms_p95,
             event_queue_depth=event_queue_depth, frame_queue_depth=frame_queue_depth,
             filter_kept=filter_kept)

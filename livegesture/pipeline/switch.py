@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from livegesture.backends import Network
-from livegesture.events import error_message
+from livegesture.events import SensorSize, error_message
 from livegesture.model.files import load_model
 from livegesture.pipeline.engine import PredictionEngine, engine_settings, make_engine
 from livegesture.pipeline.settings import PipelineSettings
@@ -29,16 +29,19 @@ class RunningModel:
     path: str
     """``settings.model`` it was loaded from."""
     class_names: tuple[str, ...]
+    sensor_size: SensorSize | None = None
+    """The sensor the model was trained on (None: a network given without its file)."""
 
     @classmethod
-    def of(cls, network: Network, path: str, class_names: Sequence[str] | None = None) -> RunningModel:
-        return cls(network, path, tuple(class_names or default_class_names(network.num_outputs)))
+    def of(cls, network: Network, path: str, class_names: Sequence[str] | None = None,
+           sensor_size: SensorSize | None = None) -> RunningModel:
+        return cls(network, path, tuple(class_names or default_class_names(network.num_outputs)), sensor_size)
 
     @classmethod
     def load(cls, path: str) -> RunningModel:
         """The model file at ``path`` (:class:`~livegesture.model.files.ModelFileError` naming it)."""
         model = load_model(path)
-        return cls.of(model.network, path, model.info.class_names)
+        return cls.of(model.network, path, model.info.class_names, model.info.sensor_size)
 
 
 @dataclass(frozen=True)

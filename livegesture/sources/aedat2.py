@@ -33,8 +33,6 @@ the records are decoded with whole-array numpy operations.
 
 from __future__ import annotations
 
-import mmap
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from livegesture.events import DVS128_SIZE, EVENT_DTYPE, EventFormatError, SensorSize, validate_events
+from livegesture.sources.aedat3 import read_whole
 from livegesture.sources.base import InMemoryRecording
 from livegesture.sources.resets import OnReset, TimestampReset, resolve_resets
 
@@ -147,7 +146,7 @@ class Aedat2Data:
     header: tuple[str, ...]
 
 
-def _split_header(path: Path, buf: mmap.mmap | bytes) -> tuple[tuple[str, ...], int]:
+def _split_header(path: Path, buf: bytes | bytearray) -> tuple[tuple[str, ...], int]:
     """The header lines (without line endings) and the byte offset where records start."""
     first = bytes(buf[:len(VERSION_LINE) + 2]).rstrip(b"\r\n")
     if first != VERSION_LINE:
@@ -189,23 +188,17 @@ def read_aedat2(path: str | Path, on_reset: OnReset = "error") -> Aedat2Data:
     A header without records reads as zero events; bytes after the last whole record are
     ignored, counted and warned about (:class:`IncompleteRecordingWarning`). Timestamps that
     go backwards are handled as ``on_reset`` says (:func:`~livegesture.sources.resets.resolve_resets`).
+    The file is read into memory, not mapped (:func:`~livegesture.sources.aedat3.read_whole`): a file
+    rewritten while it is read raises "file changed while reading" instead of a SIGBUS.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                raise EventFormatError(path, "file is empty")
-            buf = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
-    except OSError as err:
-        raise EventFormatError(path, f"cannot read file: {err.strerror or err}") from err
-    with buf:
-        header, pos = _split_header(path, buf)
-        chip = chip_for(path, chip_class(header))
-        count, trailing = divmod(len(buf) - pos, RECORD.itemsize)
-        records = np.frombuffer(buf, RECORD, count=count, offset=pos)
-        keep, x, y, on, skipped = chip.decode(records["address"], chip.sensor_size)
-        timestamps = _unwrap(records["timestamp"])[keep]
-        del records  # the mapped buffer closes only without views into it
+    buf = read_whole(path)
+    header, pos = _split_header(path, buf)
+    chip = chip_for(path, chip_class(header))
+    count, trailing = divmod(len(buf) - pos, RECORD.itemsize)
+    records = np.frombuffer(buf, RECORD, count=count, offset=pos)
+    keep, x, y, on, skipped = chip.decode(records["address"], chip.sensor_size)
+    timestamps = _unwrap(records["timestamp"])[keep]
     width, height = chip.sensor_size
     outside = (x < 0) | (x >= width) | (y >= height)
     if outside.any():

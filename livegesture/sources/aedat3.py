@@ -16,7 +16,6 @@ skips packets of other types. Only the packet headers are walked in Python.
 
 from __future__ import annotations
 
-import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 import re
@@ -99,7 +98,41 @@ class _PolarityPackets(NamedTuple):
     overflow: np.ndarray
 
 
-def _split_header(path: Path, buf: mmap.mmap) -> tuple[tuple[str, ...], int]:
+def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_ino, before.st_size, before.st_mtime_ns) == (after.st_ino, after.st_size, after.st_mtime_ns)
+
+
+def read_whole(path: Path) -> bytearray:
+    """The whole file, read into memory in one pass of ``readinto`` (no Python copy); the AEDAT 3.1
+    and AEDAT 2.0 readers both read their files this way.
+
+    Not mapped: a mapped file truncated or rewritten while it is read kills the process with
+    SIGBUS, which Python cannot catch. A file whose size, inode or modification time changes
+    during the read (a recorder still writing it, a copy over it) raises
+    :class:`EventFormatError` "file changed while reading".
+    """
+    try:
+        with open(path, "rb", buffering=0) as f:
+            before = os.fstat(f.fileno())
+            if before.st_size == 0:
+                raise EventFormatError(path, "file is empty")
+            buf = bytearray(before.st_size)
+            view, filled = memoryview(buf), 0
+            while filled < len(buf):
+                count = f.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+            after = os.fstat(f.fileno())
+    except OSError as err:
+        raise EventFormatError(path, f"cannot read file: {err.strerror or err}") from err
+    if filled != len(buf) or not _unchanged(before, after):
+        raise EventFormatError(path, "file changed while reading (is it still being written?); read it again "
+                                     "once it is complete")
+    return buf
+
+
+def _split_header(path: Path, buf: bytearray) -> tuple[tuple[str, ...], int]:
     """The header lines and the byte offset where packets start."""
     if buf[:len(MAGIC)] != MAGIC:
         raise EventFormatError(path, "not an AEDAT file: it does not start with '#!AER-DAT'")
@@ -147,7 +180,7 @@ def sensor_size_from_header(header: tuple[str, ...], source: object = "header") 
     return DVS128_SIZE
 
 
-def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
+def _polarity_packets(path: Path, buf: bytearray, pos: int) -> _PolarityPackets:
     """Walk and check every packet header from ``pos``; the non-empty polarity packets."""
     found: list[tuple[int, int, int, int]] = []  # (data_start, capacity, size, overflow)
     total = len(buf)
@@ -175,7 +208,7 @@ def _polarity_packets(path: Path, buf: mmap.mmap, pos: int) -> _PolarityPackets:
     return _PolarityPackets(*(np.ascontiguousarray(column) for column in table.T))
 
 
-def _event_words(buf: mmap.mmap, pos: int, packets: _PolarityPackets) -> np.ndarray:
+def _event_words(buf: bytearray, pos: int, packets: _PolarityPackets) -> np.ndarray:
     """The data word and timestamp (uint32) of every polarity event, as an (N, 2) copy."""
     if np.all(packets.size == POLARITY_EVENT_BYTES) and np.all((packets.data_start - pos) % WORD_BYTES == 0):
         # The usual layout: events are whole word pairs of one word view; keep their runs.
@@ -207,7 +240,7 @@ def _decode_into(events: np.ndarray, words: np.ndarray) -> int:
     return len(data) - int(np.count_nonzero(np.bitwise_and(data, VALID_BIT, out=scratch)))
 
 
-def _decode(buf: mmap.mmap, packets: _PolarityPackets) -> tuple[np.ndarray, int]:
+def _decode(buf: bytearray, packets: _PolarityPackets) -> tuple[np.ndarray, int]:
     """The events of all polarity packets, and how many have their valid bit clear.
 
     The packets are cut into one run per thread (``NUMPY_THREADS``), each run's words gathered
@@ -240,18 +273,9 @@ def read_aedat3(path: str | Path, on_reset: OnReset = "error") -> Aedat3Data:
     as ``on_reset`` says (:func:`~livegesture.sources.resets.resolve_resets`).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                raise EventFormatError(path, "file is empty")
-            # MAP_POPULATE (Linux) maps the whole file at once instead of faulting page by page
-            buf = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
-                            prot=mmap.PROT_READ)
-    except OSError as err:
-        raise EventFormatError(path, f"cannot read file: {err.strerror or err}") from err
-    with buf:
-        header, pos = _split_header(path, buf)
-        events, invalid = _decode(buf, _polarity_packets(path, buf, pos))
+    buf = read_whole(path)
+    header, pos = _split_header(path, buf)
+    events, invalid = _decode(buf, _polarity_packets(path, buf, pos))
     sensor_size = sensor_size_from_header(header, path)
     events, resets = resolve_resets(events, on_reset, path)
     events, _ = validate_events(events, sensor_size, path)

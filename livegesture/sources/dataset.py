@@ -101,6 +101,8 @@ class DvsGestureFolder:
             root = nested
         self.root = root
         self._names = {split: _read_trials_list(root / name) for split, name in TRIALS_LISTS.items()}
+        self.skipped: list[EventFormatError] = []
+        """Recordings :meth:`samples` left out, as their errors."""
         _check_disjoint(root, self._names["train"], self._names["test"])
 
     def trials(self, split: Split = "all") -> list[Path]:
@@ -126,10 +128,18 @@ class DvsGestureFolder:
 
     def samples(self, split: Split = "all") -> Iterator[GestureSample]:
         """Every labelled gesture of the split's recordings (AEDAT 3.1, or jAER's AEDAT 2.0), one
-        recording read at a time."""
+        recording read at a time.
+
+        A recording or label file that cannot be read is left out, and its error appended to
+        :attr:`skipped`: one bad file does not end a training run.
+        """
         for path in self.trials(split):
-            recording = read_recording(path)
-            segments = read_labels(labels_path_for(path))
+            try:
+                segments = read_labels(labels_path_for(path))
+                recording = read_recording(path)
+            except EventFormatError as err:
+                self.skipped.append(err)
+                continue
             for index, (segment, cut) in enumerate(zip(segments, cut_segments(recording.events, segments))):
                 yield GestureSample(path, index, segment, cut, recording.sensor_size)
 

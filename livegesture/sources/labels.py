@@ -2,7 +2,9 @@
 
 The file format is that of IBM's ``userNN_<lighting>_labels.csv``: a header
 ``class,startTime_usec,endTime_usec`` then one row per gesture, classes 1-based
-(1..11). Inside livegesture labels are 0-based, as in SpikingJelly.
+(1..11). Inside livegesture labels are 0-based, as in SpikingJelly. Messages number the
+gesture rows from 1 after the header (blank lines not counted), as the evaluation's skip
+tables do. The file is UTF-8 text; a byte-order mark (as some spreadsheets write) is accepted.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ NO_GESTURE_NAME = "no gesture"
 """What the terminal, the window and the reports call a label of None: no gesture (or none sure)."""
 LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
 LABELS_SUFFIX = "_labels.csv"
+MAX_TIME_US = np.iinfo(np.int64).max
+"""Label times are compared with int64 event timestamps."""
 
 
 @dataclass(frozen=True)
@@ -88,24 +92,31 @@ def read_labels(path: str | Path) -> list[GestureSegment]:
     """Read a DVS Gesture label file; errors name the file and the row."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as err:
         raise EventFormatError(path, f"cannot read label file: {err.strerror or err}") from err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise EventFormatError(path, f"label file is not UTF-8 text (byte {err.start}: {data[err.start]:#04x})") from None
     rows = [row for row in csv.reader(text.splitlines()) if row and any(cell.strip() for cell in row)]
     if not rows:
         raise EventFormatError(path, "label file is empty")
     if tuple(cell.strip() for cell in rows[0]) != LABELS_HEADER:
-        raise EventFormatError(path, f"label file must start with the header {','.join(LABELS_HEADER)}, got {','.join(rows[0])}")
+        raise EventFormatError(path, f"label file must start with the header {','.join(LABELS_HEADER)}, "
+                                     f"got {','.join(rows[0])!r}")
     segments = []
-    for line_no, row in enumerate(rows[1:], start=2):
+    for row_no, row in enumerate(rows[1:], start=1):
         try:
             label, start, end = (int(cell) for cell in row)
         except ValueError:
-            raise EventFormatError(path, f"row {line_no}: expected three integers, got {','.join(row)}") from None
+            raise EventFormatError(path, f"row {row_no}: expected three integers, got {','.join(row)!r}") from None
         if not 1 <= label <= NUM_CLASSES:
-            raise EventFormatError(path, f"row {line_no}: class {label} outside 1..{NUM_CLASSES}")
+            raise EventFormatError(path, f"row {row_no}: class {label} outside 1..{NUM_CLASSES}")
         if start < 0 or end <= start:
-            raise EventFormatError(path, f"row {line_no}: segment [{start}, {end}) is empty or negative")
+            raise EventFormatError(path, f"row {row_no}: segment [{start}, {end}) is empty or negative")
+        if end > MAX_TIME_US:
+            raise EventFormatError(path, f"row {row_no}: time {end} us is beyond the int64 range of timestamps")
         segments.append(GestureSegment(label - 1, start, end))
     return segments
 
