@@ -80,10 +80,32 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
                                    "~/.config/livegesture/config.toml) and are saved there on close.")
     p.add_argument("source", nargs="?", default=None, help=SOURCE_HELP)
     p.add_argument("--config", default=None, metavar="FILE", help="settings file (TOML, table [pipeline])")
-    add_setting_options(p, ("model", "backend"))
+    add_setting_options(p, ("model", "backend", "remote"))
     p.add_argument("--duration", type=float, default=None, help="close the window after this many seconds")
     _add_on_reset(p)
     p.set_defaults(handler=_lazy("livegesture.gui.app", "gui"))
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from livegesture.pipeline.settings import AUTO_BACKEND, BACKEND_CHOICES, SETTING_HELP
+    from livegesture.pipeline.remote.protocol import DEFAULT_HOST, DEFAULT_PORT
+    from livegesture.pipeline.remote.server import MAX_SESSIONS
+
+    p = sub.add_parser("serve", help="on a CRI host: own the hardware and step the frames desks send (--remote)",
+                       description="Load the model once, own the backend (the CRI hardware on a CRI host: one "
+                                   "process) and answer desks running `livegesture run|gui|eval --remote HOST:PORT`: "
+                                   "their binarized frames in, decisions, output counts and hardware counters out. "
+                                   "Listens on loopback by default: reach it through `ssh -L`. A desk authenticates "
+                                   "with the token file (written on first start). Ctrl-C stops.")
+    p.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
+    p.add_argument("--backend", default=AUTO_BACKEND, choices=BACKEND_CHOICES, help=SETTING_HELP["backend"])
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s: this host only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default %(default)s; 0: any free port)")
+    p.add_argument("--token-file", default=None, metavar="FILE",
+                   help="shared token (default $LIVEGESTURE_TOKEN_FILE or ~/.config/livegesture/remote.token)")
+    p.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
+                   help="desks served at once by a simulator backend (default %(default)s; cri: 1)")
+    p.set_defaults(handler=_lazy("livegesture.pipeline.remote.server", "serve"))
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -272,8 +294,8 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_info, _add_run, _add_demo, _add_gui,
-                                                                         _add_train, _add_convert, _add_synth,
-                                                                         _add_eval, _add_tune)
+                                                                         _add_serve, _add_train, _add_convert,
+                                                                         _add_synth, _add_eval, _add_tune)
 
 
 def _lazy(module: str, function: str) -> Handler:

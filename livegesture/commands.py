@@ -12,7 +12,7 @@ import numpy as np
 
 from livegesture.display.state import DisplayState
 from livegesture.events import LivegestureError
-from livegesture.pipeline.engine import resolve_backend
+from livegesture.pipeline.engine import backend_label
 from livegesture.pipeline.frames import check_roi
 from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.runner import Pipeline
@@ -138,7 +138,7 @@ def run_headless(source_spec: str, settings: PipelineSettings, duration_s: float
     width, height = source.sensor_size
     seen = check_roi(settings.roi, source.sensor_size).describe(source.sensor_size)
     print(f"{source.name}: {width}x{height}, the network sees {seen}")
-    print(f"model {settings.model}; backend {resolve_backend(settings.backend)}, "
+    print(f"model {settings.model}; backend {backend_label(settings)}, "
           f"{settings.mode}; {settings.events_per_frame:,} events per frame, windows of {settings.clear_every} "
           f"frames + {settings.drain_steps} drain steps")
     display = DisplayState(source.name, source.labels, source.live)

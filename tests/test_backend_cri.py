@@ -10,10 +10,10 @@ checked against the fast backend too.
 from __future__ import annotations
 
 import sys
-import types
 
 import numpy as np
 import pytest
+from hs_api_generations import install_bridge
 
 from livegesture.backends import DRAIN_STEPS, make_backend, run_sample
 from livegesture.backends.testing import random_frames, random_network
@@ -62,16 +62,10 @@ class FakeFpga:
 
 
 @pytest.fixture
-def fpga(monkeypatch):
+def fpga(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVEGESTURE_CRI_LOCK", str(tmp_path / "cri.lock"))
     fake = FakeFpga()
-    bridge = types.ModuleType("hs_bridge")
-    bridge.network = fake.network_class()
-    execution = types.ModuleType("hs_bridge.FPGA_Execution")
-    controller = types.ModuleType("hs_bridge.FPGA_Execution.fpga_controller")
-    controller.clear = fake.clear
-    bridge.FPGA_Execution, execution.fpga_controller = execution, controller
-    for module in (bridge, execution, controller):
-        monkeypatch.setitem(sys.modules, module.__name__, module)
+    install_bridge(monkeypatch, fake.network_class(), fake.clear)
     return fake
 
 
@@ -101,6 +95,7 @@ def test_exact_hardware_calls_and_counts(fpga):
     assert stats["clears"] == 2 and stats["steps"] == 2 * (10 + DRAIN_STEPS)
     assert stats["clock_cycles"] == CLOCK_CYCLES_PER_STEP * stats["steps"]
     assert stats["hbm_accesses"] == HBM_ACCESSES_PER_INPUT * sum(int(f.sum()) for s in samples for f in s)
+    backend.close()
 
 
 def test_step_by_step_equals_fast_and_reset_clears(fpga):
@@ -113,6 +108,7 @@ def test_step_by_step_equals_fast_and_reset_clears(fpga):
     for frame in list(frames) + [None] * DRAIN_STEPS:
         assert np.array_equal(cri.step(frame), fast.step(frame))
     assert [c[0] for c in fpga.calls].count("clear") == 1
+    cri.close()
 
 
 def test_without_hs_bridge_the_error_says_so(monkeypatch):
@@ -121,35 +117,10 @@ def test_without_hs_bridge_the_error_says_so(monkeypatch):
         make_backend("cri", random_network(np.random.default_rng(0)))
 
 
-def test_newer_hs_api_gets_neuron_models_and_no_leak(fpga, monkeypatch):
-    """hs_api after 0.1.7: no ``leak`` argument, ``connections[key] = (synapses, model)``."""
-    from livegesture.backends import hsapi
-
-    received = {}
-
-    class NewCriNetwork:
-        def __init__(self, axons, connections, outputs, target=None, simDump=False, coreID=0):
-            received.update(axons=axons, connections=connections, outputs=outputs, target=target, coreID=coreID)
-
-    class IF_neuron:
-        def __init__(self, threshold):
-            self.threshold = threshold
-
-    models = types.ModuleType("hs_api.neuron_models")
-    models.IF_neuron = IF_neuron
-    monkeypatch.setitem(sys.modules, "hs_api.neuron_models", models)
-    monkeypatch.setattr("hs_api.api.CRI_network", NewCriNetwork)
-    network = random_network(np.random.default_rng(0), threshold=77)
-    hsapi.cri_network(network.graph, "CRI", coreID=0)
-    synapses, model = received["connections"]["C1.0.0"]
-    assert isinstance(model, IF_neuron) and model.threshold == 77 and isinstance(synapses, list)
-    assert received["outputs"] == list(range(network.num_outputs)) and received["target"] == "CRI"
-
-
 def test_mismatched_hs_bridge_is_reported(fpga, monkeypatch):
     def old_signature(connectome, outputs, config, leak, perturbMag, simDump=False, coreOveride=0):
         raise AssertionError("not reached")
 
     monkeypatch.setattr(sys.modules["hs_bridge"], "network", old_signature)
-    with pytest.raises(RuntimeError, match="do not fit together"):
+    with pytest.raises(RuntimeError, match=r"generation A .* calls hs_bridge.network\(.*shift=.* takes network"):
         make_backend("cri", random_network(np.random.default_rng(0)))

@@ -572,3 +572,34 @@ def test_the_panel_is_the_schema(make_window):
         if isinstance(control, QtWidgets.QComboBox):
             assert tuple(control.itemText(k) for k in range(control.count())) == spec.choices
     assert set(panel.controls) == set(SETTING_SPECS) - {"speed", "roi"}  # the toolbar's and the event view's
+
+
+def test_the_remote_field_switches_to_a_server_and_an_unreachable_one_is_reported(make_window, qtbot, monkeypatch,
+                                                                                   tmp_path):
+    from livegesture.pipeline.remote.server import Server
+
+    monkeypatch.setattr("livegesture.pipeline.remote.client.CONNECT_TIMEOUT_S", 0.5)
+    token = tmp_path / "remote.token"
+    token.write_text("gui-token\n")
+    monkeypatch.setenv("LIVEGESTURE_TOKEN_FILE", str(token))
+    server = Server(load_model(FAST.model).network, FAST, "gui-token", port=0, log=lambda line: None)
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        window = make_window(FAST.replace(speed=1.0, lossless=False))
+        assert window.open_source(str(DEMO))
+        field = window.settings_panel.controls["remote"]
+        field.setText("127.0.0.1:1")
+        field.editingFinished.emit()
+        qtbot.waitUntil(lambda: "no answer from 127.0.0.1:1" in window.banner.message.text(), timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: field.text() == "" and window.pipeline.settings.remote == "", timeout=TIMEOUT_MS)
+        field.setText(f"127.0.0.1:{server.port}")
+        field.editingFinished.emit()
+        qtbot.waitUntil(lambda: bool(server.sessions), timeout=TIMEOUT_MS)
+        decided = window.last_update.stats.decisions
+        qtbot.waitUntil(lambda: window.last_update.stats.decisions > decided, timeout=TIMEOUT_MS)
+        assert window.pipeline.settings.remote == f"127.0.0.1:{server.port}"
+        window.close()
+    finally:
+        server.stop()
+        thread.join(5)

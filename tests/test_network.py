@@ -96,7 +96,7 @@ def test_info_describes_a_few_seconds_of_a_live_stream(capsys):
     port = free_port()
     writer = dv.io.NetworkWriter("127.0.0.1", port, dv.io.Stream.EventStream(0, "events", "DVXplorer_test", SIZE))
 
-    def feed() -> None:  # a steady stream, until the client goes
+    def feed(writer: dv.io.NetworkWriter) -> None:  # a steady stream, until the client goes
         t = 1_000_000
         while not stop.is_set():
             if writer.getClientCount():
@@ -106,7 +106,7 @@ def test_info_describes_a_few_seconds_of_a_live_stream(capsys):
             stop.wait(0.01)
 
     stop = threading.Event()
-    feeder = threading.Thread(target=feed)
+    feeder = threading.Thread(target=feed, args=(writer,))  # an argument: the writer is deleted below
     feeder.start()
     try:
         assert main(["info", f"tcp://127.0.0.1:{port}"]) == 0

@@ -104,7 +104,7 @@ def test_the_options_are_the_settings_schema():
         return {action.dest: action.help for action in parsers[command]._actions if action.dest in SETTING_SPECS}
     assert options("run") == {name: option_help(spec) for name, spec in SETTING_SPECS.items()}
     assert set(options("eval")) == set(SETTING_SPECS) - {"speed", "lossless"}  # a live run's only
-    assert set(options("gui")) == set(options("tune")) == {"model", "backend"}
+    assert set(options("gui")) == {"model", "backend", "remote"} and set(options("tune")) == {"model", "backend"}
     assert option_help(SETTING_SPECS["smoothing"]).endswith("(1-100)")
     assert set(options("info")) == {"roi"}
 

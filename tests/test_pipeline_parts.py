@@ -80,8 +80,8 @@ def test_the_meter_counts_and_measures():
     meter.integrated(frames=3, events_integrated=100)
     meter.frame_dropped()
     for latency in (0.010, 0.020):
-        meter.stepped(decisions=1, published=9.5, latency_s=latency, step_ms=1.5, frame_ms=2.0)
-    meter.stepped(decisions=0, published=9.5, latency_s=9.0, step_ms=1.0, frame_ms=1.0)  # no decision: no latency
+        meter.stepped(frames=1, decisions=1, published=9.5, latencies_s=[latency], step_ms=1.5, frame_ms=2.0)
+    meter.stepped(frames=1, decisions=0, published=9.5, latencies_s=[], step_ms=1.0, frame_ms=1.0)  # no latency
     first = meter.snapshot(10.0, event_queue_depth=2, frame_queue_depth=1)
     meter.batch_in(200)
     stats = meter.snapshot(11.0, event_queue_depth=0, frame_queue_depth=0)
@@ -103,3 +103,15 @@ def test_latency_figure_recovers_after_a_burst_at_one_decision_a_second():
     sparse = LatencyWindow(window_s=10.0)
     sparse.add(0.0, 0.004)
     assert sparse.summary_ms(60.0) == pytest.approx((4.0, 4.0))  # the latest decision, however old
+
+
+def test_the_meter_counts_frames_a_remote_engine_lost_and_latencies_of_later_answers():
+    meter = PipelineMeter()
+    for _ in range(5):  # five frames pushed to a remote engine, no answer yet
+        meter.stepped(frames=1, decisions=0, published=0.5, latencies_s=[], step_ms=1.0, frame_ms=1.0)
+    # an answer for one frame (its latency known), two more decided without a hand-over on record, 2 lost
+    meter.stepped(frames=0, decisions=3, published=0.9, latencies_s=[0.040], step_ms=1.0, frame_ms=1.0, lost=2)
+    stats = meter.snapshot(1.0, event_queue_depth=0, frame_queue_depth=0)
+    assert (stats.frames_stepped, stats.lost_frames, stats.decisions) == (3, 2, 3)
+    assert stats.latency_ms_mean == pytest.approx(40.0)
+    assert stats.figures().endswith("dropped 0 frames, 0 events, lost 2 frames")

@@ -381,7 +381,7 @@ class CriGraph:
             return csr.astype(np.int16)
 
         axon_matrix = matrix(axon_keys, [axons[k] for k in axon_keys], "axon")
-        neuron_matrix = matrix(neuron_keys, [_synapse_list(connections[k]) for k in neuron_keys], "neuron")
+        neuron_matrix = matrix(neuron_keys, [synapse_list(connections[k]) for k in neuron_keys], "neuron")
         try:
             output_index = np.array([neuron_index[key] for key in outputs], dtype=np.int64)
         except (KeyError, TypeError) as err:
@@ -414,8 +414,9 @@ class CriGraph:
         return axons, connections, [self.neuron_keys[i] for i in self.outputs]
 
 
-def _synapse_list(value: object) -> list:
-    """The synapse list of a connections value: a list, or a ``(list, neuron_model)`` pair."""
+def synapse_list(value: object) -> list:
+    """The synapse list of a connections value: a list, or a ``(list, neuron_model)`` pair
+    (hs_api generations C and D)."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list):
         return value[0]
     if isinstance(value, list):

@@ -9,17 +9,19 @@ checked against hs_api's own code by the tests, keep it usable:
   thousand neurons); the resulting ``Fxp`` matrices are the same;
 * steps call ``simple_sim.step_run`` with the connectome's indices: ``CRI_network.step``
   does the same plus a listing of every potential that costs O(neurons**2) per step.
+
+Every hs_api generation (:mod:`~livegesture.backends.hsapi`) works: the simulator gets the
+arguments that generation's own ``target="simpleSim"`` passes, and the neuron models of C and
+D are set so that it computes what the fast backend computes.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from livegesture.backends.base import Backend
-from livegesture.backends.hsapi import cri_network
-from livegesture.backends.network import Network, NetworkError
+from livegesture.backends.hsapi import cri_network, detect_generation, installed_cri_network, simulator_arguments
+from livegesture.backends.network import Network, NetworkError, synapse_list
 
 MAX_DENSE_ENTRIES = 2 ** 26
 """Largest ``(axons + neurons) * neurons`` accepted (about 1 GiB of hs_api's dense matrices)."""
@@ -39,8 +41,8 @@ def _simple_sim_class():
 
         def _transposed_matrix(self, synapses: dict, rows: int, cols: int) -> Fxp:
             dense = np.zeros((rows, cols))
-            for pre, targets in synapses.items():
-                for post, weight in targets:
+            for pre, value in synapses.items():
+                for post, weight in synapse_list(value):
                     dense[pre, post] = weight  # last one wins, as in hs_api (duplicates are refused earlier)
             # Weights are already checked to be int16, so 'wrap' changes nothing and skips the
             # element-by-element saturation check; the matrix then saturates like hs_api's.
@@ -66,11 +68,9 @@ class SimpleSimBackend(Backend):
         graph = network.graph
         # Built as CRI_network(target="simpleSim") builds it, with the vectorized weights.
         self.cri_network = net = cri_network(graph, target="none")
-        sim_class = _simple_sim_class()
-        params = inspect.signature(sim_class.__init__).parameters
-        options = {k: v for k, v in (("perturbMag", None), ("leak", int(graph.leak))) if k in params}
-        net.simpleSim = sim_class(int(graph.threshold), net.axons, net.connections,
-                                  outputs=net.connectome.get_outputs_idx(), **options)
+        self.generation = detect_generation(installed_cri_network())
+        args, kwargs = simulator_arguments(self.generation, graph, net)
+        net.simpleSim = _simple_sim_class()(*args, **kwargs)
         net.target = "simpleSim"
         connectome = net.connectome
         self._axon_index = np.array([connectome.get_neuron_by_key(k).get_coreTypeIdx() for k in graph.axon_keys])

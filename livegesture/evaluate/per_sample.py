@@ -3,9 +3,10 @@
 Exactly as the nets are trained and tested: the gesture's events (``start <= t < end``)
 -> :func:`~livegesture.geometry.integrate_field` (the sensor's region of interest mapped to the
 128x128 field, the identity on a DVS128, then the model's ``timesteps`` equal-count frames)
--> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the model's drain steps)
--> argmax of the output spike counts (ties go to the lower class, as ``numpy.argmax``; a
-silent net predicts class 0, as the reference does). The accuracy is
+-> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the model's drain steps;
+through a ``livegesture serve`` with ``remote``: :class:`EngineSamples`) -> argmax of the output
+spike counts (ties go to the lower class, as ``numpy.argmax``; a silent net predicts class 0, as
+the reference does). The accuracy is
 the number to compare with published DVS Gesture accuracies.
 
 Work is split by recording (a recording is read once per worker); a gesture that cannot
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from livegesture.backends import Backend, make_backend, run_sample
+from livegesture.backends import Backend, Network, make_backend, run_sample
 from livegesture.events import SensorSize
 from livegesture.evaluate.metrics import ClassScores
 from livegesture.evaluate.pool import run_pool
@@ -37,9 +38,11 @@ from livegesture.evaluate.recordings import (
 )
 from livegesture.evaluate.torch_model import TorchModel, load_torch_model
 from livegesture.geometry import integrate_field
-from livegesture.integrate import CHANNELS
-from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
-from livegesture.pipeline.engine import BACKEND_OPTIONS
+from livegesture.integrate import CHANNELS, Frame
+from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model, sensor_mismatch
+from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine
+from livegesture.pipeline.remote.protocol import RemoteError
+from livegesture.pipeline.settings import PERIODIC, PipelineSettings
 from livegesture.sources.labels import GestureSegment
 from livegesture.sources.resets import OnReset, label_parts
 
@@ -117,10 +120,35 @@ def frame_size(model: CriModel) -> int:
     return int(shape[1])
 
 
-class SampleEvaluator:
-    """Runs labelled gestures through one backend (and optionally a checkpoint's torch model)."""
+class EngineSamples:
+    """The reference deployment of each sample through a pipeline engine (a remote server's):
+    periodic windows of exactly one sample's frames plus the drain steps, and a clear before each
+    sample, so that each window's output counts are :func:`~livegesture.backends.run_sample`'s
+    (the periodic schedule's equivalence, :mod:`~livegesture.pipeline.engine`)."""
 
-    def __init__(self, model: CriModel, backend: Backend, torch_model: TorchModel | None = None,
+    def __init__(self, network: Network, info: ModelInfo, remote: str) -> None:
+        self.num_outputs = network.num_outputs
+        self.remote = remote
+        self.engine = make_engine(network, PipelineSettings(
+            remote=remote, mode=PERIODIC, clear_every=info.timesteps, drain_steps=info.drain_steps, smoothing=1,
+            min_confidence=0.0, min_output_spikes=0, switch_margin=0.0, min_event_rate=0.0))
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        """The output spike counts of one sample's frames."""
+        self.engine.reset()
+        decisions = [d for k, frame in enumerate(frames) for d in self.engine.push(Frame(k, frame, 0, 0))]
+        decisions += self.engine.flush()
+        if len(decisions) != 1:
+            raise RemoteError(f"{self.remote} did not answer for the whole sample: "
+                              + "; ".join(self.engine.take_notices()))
+        return decisions[0].counts
+
+
+class SampleEvaluator:
+    """Runs labelled gestures through one backend, or a server's engine (and optionally a
+    checkpoint's torch model)."""
+
+    def __init__(self, model: CriModel, backend: Backend | EngineSamples, torch_model: TorchModel | None = None,
                  roi: tuple[int, ...] = ()) -> None:
         self.model = model
         self.roi = roi
@@ -147,7 +175,10 @@ class SampleEvaluator:
     def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
         info = self.model.info
         frames = integrate_field(gesture.events, info.timesteps, sensor_size, self.roi, self.out_size)
-        counts = run_sample(self.backend, frames, info.drain_steps)
+        if isinstance(self.backend, EngineSamples):
+            counts = self.backend.run(frames)
+        else:
+            counts = run_sample(self.backend, frames, info.drain_steps)
         torch_prediction = None
         if self.torch_model is not None:
             torch_prediction = int(np.argmax(self.torch_model.counts(frames)))
@@ -157,18 +188,23 @@ class SampleEvaluator:
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
-    """What each worker loads: the model file, the backend, optionally a training checkpoint, and
-    the region of interest of larger sensors (``()``: centred; see :mod:`livegesture.geometry`)."""
+    """What each worker loads: the model file, the backend (or a server's ``HOST:PORT``),
+    optionally a training checkpoint, and the region of interest of larger sensors (``()``:
+    centred; see :mod:`livegesture.geometry`)."""
 
     model: Path
     backend: str = "fast"
     checkpoint: Path | None = None
     roi: tuple[int, ...] = ()
+    remote: str = ""
 
     def load(self) -> SampleEvaluator:
         model = load_model(self.model)
-        # one torch thread, as in the live worker: the parallelism is the process pool
-        backend = make_backend(self.backend, model.network, **BACKEND_OPTIONS.get(self.backend, {}))
+        backend: Backend | EngineSamples
+        if self.remote:
+            backend = EngineSamples(model.network, model.info, self.remote)
+        else:  # one torch thread, as in the live worker: the parallelism is the process pool
+            backend = make_backend(self.backend, model.network, **BACKEND_OPTIONS.get(self.backend, {}))
         torch_model = load_torch_model(self.checkpoint) if self.checkpoint is not None else None
         return SampleEvaluator(model, backend, torch_model, self.roi)
 
@@ -294,8 +330,8 @@ def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int 
     the run and returns what finished, with the number of gestures not run.
     """
     evaluator = init_worker(spec)
-    if spec.backend == "cri":
-        workers, timeout_s = 1, None  # one chip
+    if spec.backend == "cri" or spec.remote:
+        workers, timeout_s = 1, None  # one chip, or one server (which does the work)
     started = time.perf_counter()
     tasks = plan_tasks(inventory, workers)
     run = run_pool(evaluate_task, tasks, workers=workers, initializer=init_worker, initargs=(spec,),

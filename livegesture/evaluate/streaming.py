@@ -34,7 +34,7 @@ from livegesture.evaluate.recordings import (
 from livegesture.integrate import NET_INPUT_SIZE
 from livegesture.model.files import CriModel, ModelFileError, load_model, sensor_mismatch
 from livegesture.pipeline.decision import Decision, RunningPrediction
-from livegesture.pipeline.engine import decide_stream, resolve_backend
+from livegesture.pipeline.engine import backend_label, decide_stream, resolve_backend
 from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
 from livegesture.sources.labels import NO_GESTURE_NAME, GestureSegment
 from livegesture.sources.resets import OnReset, label_parts
@@ -149,8 +149,8 @@ def run_streams(inventory: Inventory, model: Path, settings: list[PipelineSettin
     if frame_size(loaded) != NET_INPUT_SIZE:
         raise ModelFileError(model, f"the live pipeline makes {NET_INPUT_SIZE}x{NET_INPUT_SIZE} frames; the network "
                                     f"takes {loaded.network.input_shape}")
-    if any(resolve_backend(s.backend) == "cri" for s in settings):
-        workers, timeout_s = 1, None  # one chip
+    if any(resolve_backend(s.backend) == "cri" or s.remote for s in settings):
+        workers, timeout_s = 1, None  # one chip, or one server (which does the work)
     run = run_pool(stream_task, stream_tasks(inventory, settings), workers=workers,
                    initializer=init_stream_worker, initargs=(model,),
                    on_result=None if progress is None else (lambda results: progress.update(len(results))),
@@ -186,7 +186,7 @@ class StreamEvaluation:
 
     @property
     def backend(self) -> str:
-        return resolve_backend(self.settings.backend)
+        return backend_label(self.settings)
 
     @property
     def warnings(self) -> list[str]:

@@ -66,5 +66,5 @@ def run_gui(source: str | None, settings: PipelineSettings, config_path: str | P
 
 
 def gui(args: argparse.Namespace) -> int:
-    """``livegesture gui [SOURCE]``: settings from the config file, ``--model`` and ``--backend`` on top."""
+    """``livegesture gui [SOURCE]``: settings from the config file, ``--model``, ``--backend`` and ``--remote`` on top."""
     return run_gui(args.source, settings_from_args(args), args.config, args.duration, args.on_reset)

@@ -11,7 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.state import TimelineView
 from livegesture.display.text import CONFIDENCE_HELP, NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, confidence_text
-from livegesture.pipeline.options import FILE_SETTINGS, option_help
+from livegesture.pipeline.options import FILE_SETTINGS, METAVARS, option_help
 from livegesture.pipeline.settings import SETTING_SPECS, PipelineSettings, SettingSpec
 from livegesture.sources.labels import NO_GESTURE_NAME, label_name
 from livegesture.sources.replay import US_PER_S
@@ -270,6 +270,10 @@ class SettingsPanel(QtWidgets.QWidget):
         elif spec.kind is bool:
             control = QtWidgets.QCheckBox()
             control.toggled.connect(emit)
+        elif spec.kind is str:  # free text (a remote server's HOST:PORT), taken when the editing ends
+            control = QtWidgets.QLineEdit()
+            control.setPlaceholderText(METAVARS.get(spec.name, ""))
+            control.editingFinished.connect(lambda: emit(control.text().strip()))
         else:
             control = QtWidgets.QDoubleSpinBox() if spec.kind is float else QtWidgets.QSpinBox()
             if spec.kind is float:
@@ -282,9 +286,9 @@ class SettingsPanel(QtWidgets.QWidget):
         return control
 
     def set_switching(self, switching: bool) -> None:
-        """While another backend or model loads, neither can be changed again."""
-        self.controls["backend"].setEnabled(not switching)
-        self.controls["model"].setEnabled(not switching)
+        """While another backend, model or remote server loads, none can be changed again."""
+        for name in ("backend", "model", "remote"):
+            self.controls[name].setEnabled(not switching)
 
     def show_settings(self, settings: PipelineSettings) -> None:
         for control in self.controls.values():
@@ -299,6 +303,8 @@ class SettingsPanel(QtWidgets.QWidget):
                     control.setToolTip(f"{value}\nclick to choose another model file")
                 elif isinstance(control, QtWidgets.QCheckBox):
                     control.setChecked(value)
+                elif isinstance(control, QtWidgets.QLineEdit):
+                    control.setText(value)
                 else:
                     control.setValue(value)
         finally:

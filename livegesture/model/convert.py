@@ -65,7 +65,8 @@ def load_source(path: str | Path, *, trust_pickle: bool = False, threshold: int 
 
 
 def write(model: CriModel, path: str | Path) -> Path:
-    """Write ``model`` as ``.npz`` (layered networks) or as an hs_api ``.pkl``."""
+    """Write ``model`` as ``.npz`` (layered networks) or as an hs_api ``.pkl``, which is for CRI:
+    a network beyond one CRI core's limits is refused (:class:`HardwareLimitError`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == MODEL_SUFFIX:
@@ -74,6 +75,12 @@ def write(model: CriModel, path: str | Path) -> Path:
                                        "write an hs_api .pkl instead")
         return save_model(path, model.network, model.info)
     if suffix in PICKLE_SUFFIXES:
+        from livegesture.backends.cri import HardwareLimitError, check_hardware_limits
+
+        try:
+            check_hardware_limits(model.network)
+        except HardwareLimitError as err:
+            raise ModelFileError(path, f"not written, the network does not fit CRI: {err}") from None
         return save_hs_api_pickle(path, model.network)
     raise ModelFileError(path, f"unknown output type: use {MODEL_SUFFIX} or {PICKLE_SUFFIXES[0]}")
 

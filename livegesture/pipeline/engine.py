@@ -52,11 +52,19 @@ def resolve_backend(name: str) -> str:
     return default_backend_name() if name == AUTO_BACKEND else name
 
 
+ENGINE_SETTINGS = ("clear_every", "drain_steps", "mode", "smoothing", "min_confidence", "min_output_spikes",
+                   "switch_margin", "min_event_rate", "events_per_frame")
+"""The settings the engine's schedule and prediction depend on."""
+
+
+def backend_label(settings: PipelineSettings) -> str:
+    """What steps the network, for the terminal and reports: the backend, or ``remote HOST:PORT``."""
+    return f"remote {settings.remote}" if settings.remote else resolve_backend(settings.backend)
+
+
 def engine_settings(settings: PipelineSettings) -> tuple[Any, ...]:
-    """The settings the engine's schedule and prediction depend on: a change restarts it."""
-    return (settings.clear_every, settings.drain_steps, settings.mode, settings.smoothing,
-            settings.min_confidence, settings.min_output_spikes, settings.switch_margin, settings.min_event_rate,
-            settings.events_per_frame)
+    """The values of :data:`ENGINE_SETTINGS`: a change restarts the engine."""
+    return tuple(getattr(settings, name) for name in ENGINE_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class StepStats:
     mean_frame_ms: float
     """Mean wall time to handle one frame (its steps in every instance, any drain steps and
     decision) over the last :data:`STEP_TIME_WINDOW` frames: what bounds the frame rate."""
+    frames_lost: int = 0
+    """Frames pushed that were never stepped (a remote engine's link broke while they were in flight)."""
 
 
 @dataclass
@@ -136,6 +146,32 @@ class PredictionEngine:
         return StepStats(**self._counters, mean_step_ms=_mean_ms(self._timings.steps),
                          mean_frame_ms=_mean_ms(self._timings.frames))
 
+    @property
+    def backend_counters(self) -> dict[str, int]:
+        """Every instance's backend ``stats`` summed (clock cycles and HBM accesses on CRI)."""
+        total: dict[str, int] = {}
+        for lane in self._lanes:
+            for name, value in lane.backend.stats.items():
+                total[name] = total.get(name, 0) + value
+        return total
+
+    def flush(self) -> list[Decision]:
+        """Decisions still on their way (none here: :meth:`push` is synchronous)."""
+        return []
+
+    @property
+    def awaiting_answers(self) -> bool:
+        """Decisions may arrive without a push (never here)."""
+        return False
+
+    def take_answers(self) -> list[Decision]:
+        """Decisions that arrived since the last call, without waiting (none here)."""
+        return []
+
+    def take_notices(self) -> list[str]:
+        """Messages for the user since the previous call (none here)."""
+        return []
+
     def reconfigure(self, settings: PipelineSettings) -> None:
         """Take new schedule/prediction settings and restart with a clear. The backend stays:
         for another backend (or network) make a new engine."""
@@ -147,13 +183,20 @@ class PredictionEngine:
         while len(self._lanes) > wanted:
             self._lanes.pop().backend.close()
         while len(self._lanes) < wanted:
-            backend = make_backend(self.backend_name, self.network, **self._options)
+            backend = make_backend(self.backend_name, self.network, **self._lane_options(len(self._lanes)))
             self._lanes.append(_Lane(backend, 0, np.zeros(backend.num_outputs, dtype=np.int64)))
         for k, lane in enumerate(self._lanes):
             lane.start_after = k * settings.clear_every // 2
         self._prediction = RunningPrediction(self.network.num_outputs, settings.smoothing, settings.min_confidence,
                                              settings.min_output_spikes, settings.switch_margin)
         self.reset()
+
+    def _lane_options(self, lane: int) -> dict[str, Any]:
+        """The backend options of instance ``lane``: on CRI each instance has a core of its own
+        (a second network loaded onto the same core would replace the first)."""
+        if self.backend_name != "cri":
+            return self._options
+        return {**self._options, "core_id": int(self._options.get("core_id", 0)) + lane}
 
     def reset(self) -> None:
         """Clear every membrane and restart the schedule and the running prediction."""
@@ -223,7 +266,20 @@ def decide_stream(event_batches: Iterable[np.ndarray], sensor_size: SensorSize, 
     """The decisions the live pipeline makes on a stream when it drops nothing (a lossless
     replay): integrator (with the noise filter if set) and engine, synchronously, in order."""
     frames = FrameBuilder(sensor_size, settings)
-    with PredictionEngine(network, settings, backend_options=backend_options) as engine:
+    with make_engine(network, settings, backend_options=backend_options) as engine:
         for batch in event_batches:
             for frame in frames.push(batch):
                 yield from engine.push(frame)
+        yield from engine.flush()
+
+
+def make_engine(network: Network, settings: PipelineSettings, *,
+                backend_options: dict[str, Any] | None = None) -> PredictionEngine:
+    """The engine ``settings`` ask for: a :class:`PredictionEngine` on a local backend, or with
+    ``settings.remote`` set a :class:`~livegesture.pipeline.remote.client.RemoteEngine` that asks
+    ``livegesture serve`` on that host for the decisions."""
+    if settings.remote:
+        from livegesture.pipeline.remote.client import RemoteEngine
+
+        return RemoteEngine(network, settings)
+    return PredictionEngine(network, settings, backend_options=backend_options)

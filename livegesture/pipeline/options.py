@@ -26,6 +26,8 @@ from livegesture.pipeline.settings import (
 
 FILE_SETTINGS = ("model",)
 """Settings that name a file: given on the command line, a relative path is taken from the current folder."""
+METAVARS = {**{name: "FILE" for name in FILE_SETTINGS}, "remote": "HOST:PORT"}
+"""How the help names the value of a string setting that is not free text."""
 ITEM_NAMES = {"roi": ("X", "Y", "SIDE")}
 """The items of each tuple setting as its option names them (an option takes them all: its ``nargs``)."""
 
@@ -43,7 +45,7 @@ def option_arguments(spec: SettingSpec) -> dict[str, Any]:
     if spec.kind is tuple:
         items = ITEM_NAMES[spec.name]
         return {"type": int, "nargs": len(items), "metavar": items, "help": option_help(spec)}
-    extra: dict[str, Any] = {"metavar": "FILE"} if spec.name in FILE_SETTINGS else {}
+    extra: dict[str, Any] = {"metavar": METAVARS[spec.name]} if spec.name in METAVARS else {}
     return {"type": spec.kind, "help": option_help(spec), **extra}  # choices: the settings' own one-line error
 
 

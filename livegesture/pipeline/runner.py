@@ -35,7 +35,7 @@ from livegesture.events import LivegestureError, error_message
 from livegesture.integrate import Frame
 from livegesture.model.files import sensor_mismatch
 from livegesture.pipeline.decision import Decision
-from livegesture.pipeline.engine import PredictionEngine
+from livegesture.pipeline.engine import PredictionEngine, make_engine
 from livegesture.pipeline.frames import FrameBuilder, check_roi
 from livegesture.pipeline.queues import QueueClosed, StageQueue
 from livegesture.pipeline.recent import RecentEvents
@@ -57,6 +57,9 @@ DECISION_BACKLOG = 1_000
 """New decisions kept for the next :meth:`Pipeline.poll` (older ones are forgotten)."""
 IDLE_WAIT_S = 0.05
 """Longest wait of a thread on an empty queue, so that settings changes are taken promptly."""
+ANSWER_WAIT_S = 0.002
+"""Longest wait of the worker on its frame queue while a remote engine's answers are due, so
+that a decision is published as soon as it arrives, not with the next frame."""
 JOIN_TIMEOUT_S = 5.0
 """How long :meth:`Pipeline.stop` waits for all threads together."""
 
@@ -143,7 +146,7 @@ class Pipeline:
         self._request = 0
         """Counts the backend/model changes asked for (a refused one is dropped unless a newer one came)."""
         self._model = model
-        self._running_backend = settings.backend
+        self._running_backend, self._running_remote = settings.backend, settings.remote
         self._backend = ""
         # what the threads publish for poll()
         self._stopped = False
@@ -158,18 +161,24 @@ class Pipeline:
         self._pending_events = 0
         self._new_decisions: deque[Decision] = deque(maxlen=DECISION_BACKLOG)
         self._prediction: Decision | None = None
+        self._handed_over: deque[tuple[int, float]] = deque(maxlen=DECISION_BACKLOG)
+        """(index, hand-over time) of the frames pushed and not yet decided, oldest first (a
+        remote engine answers for a frame some pushes later); the worker's alone."""
+        self._lost_counted = 0
+        """The running engine's ``frames_lost`` already counted in the stats; the worker's alone."""
 
     # -- control (any thread) ----------------------------------------------------------------
 
     @property
     def settings(self) -> PipelineSettings:
-        """The settings in force: those asked for, with the backend and model the worker runs
-        (a backend or model being loaded is not in force yet; a refused one never is)."""
+        """The settings in force: those asked for, with the backend, model and remote server the
+        worker runs (one being loaded is not in force yet; a refused one never is)."""
         with self._lock:
             return self._in_force()
 
     def _in_force(self) -> PipelineSettings:
-        return self._requested.replace(backend=self._running_backend, model=self._model.path)
+        return self._requested.replace(backend=self._running_backend, model=self._model.path,
+                                       remote=self._running_remote)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -235,7 +244,7 @@ class Pipeline:
         ``speed`` acts at once; ``events_per_frame``, ``frames_per_window``, the noise
         filter's settings and ``roi`` (checked against the sensor here) rebuild the integrator
         at the next batch (its partial frame is dropped); the schedule and prediction settings restart the engine with a clear at the
-        next frame; ``backend`` or ``model`` make a new engine there (a failure is reported by
+        next frame; ``backend``, ``model`` or ``remote`` make a new engine there (a failure is reported by
         :meth:`poll`, the previous one stays and the request is dropped). ``lossless``
         applies to the next queue put. Returns the settings asked for.
         """
@@ -243,7 +252,7 @@ class Pipeline:
             check_roi(changes["roi"], self.source.sensor_size)
         with self._lock:
             self._requested = settings = self._requested.replace(**changes)
-            self._request += bool({"backend", "model"} & changes.keys())
+            self._request += bool({"backend", "model", "remote"} & changes.keys())
         if self.replay is not None and "speed" in changes:
             self.replay.speed = settings.replay_speed
         return settings
@@ -280,9 +289,12 @@ class Pipeline:
             warning, self._warning = self._warning, None
             settings = self._in_force()
             switching = None
-            if (self._requested.backend, self._requested.model) != (settings.backend, settings.model):
-                switching = (f"backend {self._requested.backend}" if self._requested.model == settings.model
-                             else f"model {Path(self._requested.model).name}")
+            if self._requested.model != settings.model:
+                switching = f"model {Path(self._requested.model).name}"
+            elif self._requested.remote and self._requested.remote != settings.remote:
+                switching = f"remote {self._requested.remote}"
+            elif (self._requested.backend, self._requested.remote) != (settings.backend, settings.remote):
+                switching = f"backend {self._requested.backend}"
             return PipelineUpdate(
                 events=events, frame=self._frame, decisions=decisions, prediction=self._prediction, stats=stats,
                 error=self._fatal, warning=warning, finished=self._finished,
@@ -377,32 +389,51 @@ class Pipeline:
     def _work(self) -> None:
         """Worker thread: frames -> engine -> published decisions."""
         try:
-            engine = PredictionEngine(self._model.network, self.settings, backend_options=self._backend_options)
+            engine = make_engine(self._model.network, self.settings, backend_options=self._backend_options)
             with self._lock:
                 self._backend = engine.backend_name
         finally:
             self._engine_ready.set()
         try:
             while True:
-                item = self._frames.get(IDLE_WAIT_S)
+                item = self._frames.get(ANSWER_WAIT_S if engine.awaiting_answers else IDLE_WAIT_S)
                 engine = self._updated(engine)  # settings changed before this frame apply to it
                 if item is None:
+                    if engine.awaiting_answers:
+                        self._publish(engine, engine.take_answers(), stepped=0)
                     continue
                 if item is END:
+                    self._publish(engine, engine.flush(), stepped=0)
                     with self._lock:
                         self._finished = True
                     return
                 frame, handed_over = item
-                decisions = engine.push(frame)
-                stats = engine.step_stats
-                published = time.perf_counter()
-                self._meter.stepped(len(decisions), published, published - handed_over, stats.mean_step_ms,
-                                    stats.mean_frame_ms)
-                with self._lock:
-                    self._new_decisions.extend(decisions)
-                    self._prediction = decisions[-1] if decisions else self._prediction
+                self._handed_over.append((frame.index, handed_over))
+                self._publish(engine, engine.push(frame), stepped=1)
         finally:
             engine.close()
+
+    def _publish(self, engine: PredictionEngine, decisions: list[Decision], stepped: int) -> None:
+        """Worker thread: hand decisions (and the engine's notices and figures) to :meth:`poll`.
+        A decision's latency runs from the hand-over of its last frame (a remote engine answers
+        for a frame some pushes later, so it is looked up by index)."""
+        published = time.perf_counter()
+        stats = engine.step_stats
+        notices = engine.take_notices()
+        latencies = []
+        for decision in decisions:  # in frame order
+            while self._handed_over and self._handed_over[0][0] < decision.frame_index:
+                self._handed_over.popleft()
+            if self._handed_over and self._handed_over[0][0] == decision.frame_index:
+                latencies.append(published - self._handed_over[0][1])
+        self._meter.stepped(stepped, len(decisions), published, latencies, stats.mean_step_ms, stats.mean_frame_ms,
+                            lost=stats.frames_lost - self._lost_counted)
+        self._lost_counted = stats.frames_lost
+        with self._lock:
+            self._new_decisions.extend(decisions)
+            self._prediction = decisions[-1] if decisions else self._prediction
+            if notices:
+                self._warning = error_message("remote", LivegestureError("; ".join(notices)))
 
     def _updated(self, engine: PredictionEngine) -> PredictionEngine:
         """``engine`` brought up to the settings asked for (see
@@ -410,8 +441,11 @@ class Pipeline:
         with self._lock:
             wanted, request, model = self._requested, self._request, self._model
         result = update_engine(engine, model, wanted, self._backend_options)
+        if result.engine is not engine:
+            self._lost_counted = 0
         with self._lock:
             self._model, self._running_backend = result.model, result.engine.settings.backend
+            self._running_remote = result.engine.settings.remote
             self._backend = result.engine.backend_name
             if result.error is not None:
                 self._warning = result.error

@@ -27,7 +27,7 @@ from livegesture.model.config import MIN_OUTPUT_SPIKES, LiveWindow
 from livegesture.model.files import DEFAULT_MODEL, MODEL_SUFFIX, load_model
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    import tomllib  # noqa: TID251 - guarded: Python 3.11+
 else:  # Python 3.10 (a CRI host)
     import tomli as tomllib
 
@@ -211,6 +211,8 @@ class PipelineSettings:
                            low=0.0, high=MAX_SPEED, scope=LIVE_ONLY)
     lossless: bool = setting(False, "a replay waits rather than drops when the network falls behind",
                              scope=LIVE_ONLY)
+    remote: str = setting("", "HOST:PORT of a `livegesture serve` that steps the frames (its own backend and "
+                              "model; e.g. on a CRI host, through an ssh tunnel); empty: run here")
 
     def __post_init__(self) -> None:
         if isinstance(self.roi, list):  # as TOML and JSON hold it
@@ -231,6 +233,8 @@ class PipelineSettings:
             raise SettingsError(f"setting model must name a model file, got {self.model!r}")
         if self.roi and self.roi[2] < 1:
             raise SettingsError(f"setting roi must have a SIDE of at least 1, got {_shown(self.roi)}")
+        if self.remote and split_address(self.remote) is None:
+            raise SettingsError(f"setting remote must be HOST:PORT (empty: run here), got {self.remote!r}")
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A validated copy with ``changes``; an unknown name is a :class:`SettingsError`."""
@@ -251,6 +255,15 @@ SETTING_SPECS: dict[str, SettingSpec] = {
 """The schema of every setting, in field order, read from :class:`PipelineSettings`' fields."""
 SETTING_HELP: dict[str, str] = {name: spec.help for name, spec in SETTING_SPECS.items()}
 """One line of help per setting: the command line's and the window's."""
+
+
+def split_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) -> ``(host, port)``; None when malformed."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return host, int(port)
 
 
 def default_config_path() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -72,6 +73,8 @@ class StageCounts:
     dropped_batches: int = 0
     dropped_events: int = 0
     """Events of the dropped batches."""
+    lost_frames: int = 0
+    """Frames a remote engine lost when its link broke (in flight, or sent while reconnecting)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class PipelineStats(StageCounts):
         kept = "" if self.filter_kept is None else f"  noise filter keeps {self.filter_kept:.0%}"
         return (f"{self.events_per_s:>9,.0f} events/s  {self.frames_per_s:5.1f} frames/s  step {self.step_ms:.2f} ms  "
                 f"latency {self.latency_ms_mean:.1f} ms (p95 {self.latency_ms_p95:.1f})  "
-                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events{kept}")
+                f"dropped {self.dropped_frames:,} frames, {self.dropped_events:,} events"
+                + (f", lost {self.lost_frames:,} frames" if self.lost_frames else "") + kept)
 
 
 class PipelineMeter:
@@ -136,13 +140,18 @@ class PipelineMeter:
                                    events_integrated=events_integrated)
             self._filter_kept = filter_kept
 
-    def stepped(self, decisions: int, published: float, latency_s: float, step_ms: float, frame_ms: float) -> None:
-        """One frame stepped, making ``decisions`` decisions published at wall time ``published``
-        (``time.perf_counter()``), ``latency_s`` after its batch's hand-over."""
+    def stepped(self, frames: int, decisions: int, published: float, latencies_s: Sequence[float], step_ms: float,
+                frame_ms: float, lost: int = 0) -> None:
+        """``frames`` more frames pushed to the engine, ``lost`` of the frames pushed so far never
+        stepped after all (a remote link broke), and ``decisions`` published at wall time
+        ``published`` (``time.perf_counter()``), those whose last frame's hand-over is known
+        ``latencies_s`` after it (a remote engine decides for a frame some pushes later)."""
         with self._lock:
-            self._counts = replace(self._counts, frames_stepped=self._counts.frames_stepped + 1,
-                                   decisions=self._counts.decisions + decisions)
-            self._latencies.add(published, latency_s, decisions)
+            self._counts = replace(self._counts, frames_stepped=self._counts.frames_stepped + frames - lost,
+                                   decisions=self._counts.decisions + decisions,
+                                   lost_frames=self._counts.lost_frames + lost)
+            for latency_s in latencies_s:
+                self._latencies.add(published, latency_s)
             self._step_ms, self._frame_ms = step_ms, frame_ms
 
     def snapshot(self, now: float, event_queue_depth: int, frame_queue_depth: int) -> PipelineStats:

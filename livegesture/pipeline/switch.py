@@ -1,5 +1,5 @@
 """The worker's engine brought up to the settings: reconfigured in place, or replaced for
-another backend or model. A replacement that cannot be made is a result, not a side effect:
+another backend, model or remote server. A replacement that cannot be made is a result, not a side effect:
 the previous engine runs on and :class:`EngineUpdate` says why."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from livegesture.backends import Network
 from livegesture.events import SensorSize, error_message
 from livegesture.model.files import load_model
-from livegesture.pipeline.engine import PredictionEngine, engine_settings
+from livegesture.pipeline.engine import PredictionEngine, engine_settings, make_engine
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.labels import CLASS_NAMES
 
@@ -59,17 +59,19 @@ def update_engine(engine: PredictionEngine, model: RunningModel, settings: Pipel
                   backend_options: dict[str, Any] | None = None) -> EngineUpdate:
     """``engine`` (running ``model``) brought up to ``settings``: the same engine, restarted if
     its schedule or prediction settings changed; a new one (the old one closed) for another
-    backend or model; on a bad model file or a backend this machine cannot run, the old one
-    with the error."""
-    if (settings.backend, settings.model) == (engine.settings.backend, model.path):
+    backend, model or remote server (:func:`~livegesture.pipeline.engine.make_engine`); on a bad
+    model file, a backend this machine cannot run or a server that cannot be reached, the old
+    one with the error."""
+    if (settings.backend, settings.model, settings.remote) == (engine.settings.backend, model.path,
+                                                               engine.settings.remote):
         if engine_settings(settings) != engine_settings(engine.settings):
             engine.reconfigure(settings)
         return EngineUpdate(engine, model)
     try:
         wanted = model if settings.model == model.path else RunningModel.load(settings.model)
-        fresh = PredictionEngine(wanted.network, settings, backend_options=backend_options)
-    except Exception as err:  # a bad model file, a backend this machine lacks: keep the running one
-        kept = settings.replace(backend=engine.settings.backend, model=model.path)
+        fresh = make_engine(wanted.network, settings, backend_options=backend_options)
+    except Exception as err:  # a bad model file, a backend this machine lacks, no server: keep the running one
+        kept = settings.replace(backend=engine.settings.backend, model=model.path, remote=engine.settings.remote)
         return replace(update_engine(engine, model, kept, backend_options), error=error_message("settings", err))
     engine.close()
     return EngineUpdate(fresh, wanted)

@@ -1,0 +1,160 @@
+"""The remote pipeline against the local one, in one run: frames/s and decision latency.
+
+The shipped demo session, integrated once into frames, goes through the shipped model on the
+``fast`` backend three ways: a local engine; a ``livegesture serve`` subprocess over loopback;
+the same server behind a 40 ms round trip (tc netem where the kernel allows it needs a network
+namespace; here :class:`~livegesture.pipeline.remote.testing.DelayLink` in its own process delays each
+direction by 20 ms; the same relay without delay separates its own cost, a Python process
+competing for the CPUs, from the round trip's). Throughput: every frame pushed as fast as possible, then the last answer.
+Latency of a decision: from pushing the frame that completes a window (the earlier frames
+answered) to having its decision; and the live pipeline's own figure (from the hand-over of
+the batch that completed a window to the decision's publication) on the session replayed at
+real time, once each. Each configuration runs three times, alternated, and the best
+of each counts (the development machines are shared). Targets: remote throughput >= 90 % of
+local at 0 and 40 ms; added latency <= the round trip + 5 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from livegesture.commands import DEMO_RECORDING
+from livegesture.model.files import DEFAULT_MODEL, load_model
+from livegesture.pipeline.engine import make_engine
+from livegesture.pipeline.frames import FrameBuilder
+from livegesture.pipeline.runner import Pipeline
+from livegesture.pipeline.settings import PipelineSettings
+from livegesture.sources import open_source
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 1_200
+"""Frames pushed for the throughput (the demo session's 203, repeated)."""
+LATENCY_WINDOWS = 40
+"""Windows timed for the latency."""
+ONE_WAY_MS = 20.0
+THROUGHPUT_TARGET = 0.90
+LATENCY_SLACK_MS = 5.0
+REPEATS = 3
+
+
+def demo_frames(settings: PipelineSettings) -> list:
+    """The demo session's frames, repeated to :data:`FRAMES` (a whole number of windows)."""
+    frames: list = []
+    with open_source(DEMO_RECORDING) as source:
+        builder = FrameBuilder(source.sensor_size, settings)
+        for batch in source:
+            frames += builder.push(batch)
+    count = FRAMES // settings.clear_every * settings.clear_every
+    return (frames * -(-count // len(frames)))[:count]
+
+
+def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A subprocess and the first line it prints."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return process, process.stdout.readline()
+
+
+def throughput(engine, frames: list) -> float:
+    began = time.perf_counter()
+    decided = sum(len(engine.push(frame)) for frame in frames) + len(engine.flush())
+    seconds = time.perf_counter() - began
+    assert decided == len(frames) // engine.settings.clear_every, decided
+    return len(frames) / seconds
+
+
+def latencies_ms(engine, frames: list) -> np.ndarray:
+    window = engine.settings.clear_every
+    engine.reset()
+    engine.flush()
+    result = []
+    for k in range(LATENCY_WINDOWS):
+        chunk = frames[k * window:(k + 1) * window]
+        for frame in chunk[:-1]:
+            engine.push(frame)
+        engine.flush()
+        began = time.perf_counter()
+        decisions = engine.push(chunk[-1]) + engine.flush()
+        result.append(1e3 * (time.perf_counter() - began))
+        assert len(decisions) == 1
+    return np.array(result)
+
+
+def live_latency_ms(network, settings: PipelineSettings) -> tuple[float, float]:
+    """(mean, p95) decision latency of the live pipeline over the demo session at real time."""
+    with Pipeline(open_source(DEMO_RECORDING), network, settings.replace(speed=1.0, lossless=False)) as pipeline:
+        update = pipeline.poll()
+        while not update.finished:
+            time.sleep(0.2)
+            update = pipeline.poll()
+            if update.error:
+                raise SystemExit(update.error)
+    return update.stats.latency_ms_mean, update.stats.latency_ms_p95
+
+
+def main() -> int:
+    model = load_model(DEFAULT_MODEL)
+    # the quiet-scene gate off: every decision closes a window (the looped demo has quiet stretches,
+    # whose extra "no gesture" decisions would break the window-by-window timing)
+    settings = PipelineSettings(backend="fast", min_event_rate=0.0)
+    frames = demo_frames(settings)
+    token = Path(tempfile.mkdtemp()) / "bench.token"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVEGESTURE_TOKEN_FILE": str(token)}
+    os.environ["LIVEGESTURE_TOKEN_FILE"] = str(token)
+    server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env)
+    port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
+    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env)
+             for ms in (0.0, ONE_WAY_MS)]
+    relayed, delayed = (int(line.split("listening on ")[1]) for _, line in links)
+    results: dict[str, tuple[float, np.ndarray]] = {}
+    runs = (("local", ""), ("remote, 0 ms", f"127.0.0.1:{port}"), ("remote, relay 0 ms", f"127.0.0.1:{relayed}"),
+            (f"remote, relay {2 * ONE_WAY_MS:.0f} ms RTT", f"127.0.0.1:{delayed}"))
+    try:
+        for _ in range(REPEATS):  # alternated, the best of each: the machine's load varies
+            for name, remote in runs:
+                with make_engine(model.network, settings.replace(remote=remote)) as engine:
+                    engine.push(frames[0])  # warm: first torch calls, the link up
+                    engine.reset()
+                    engine.flush()
+                    rate = throughput(engine, frames)
+                    latency = latencies_ms(engine, frames)
+                if name not in results or rate > results[name][0]:
+                    results[name] = (rate, results.get(name, (0, latency))[1])
+                if latency.mean() < results[name][1].mean():
+                    results[name] = (results[name][0], latency)
+        for name, (rate, latency) in results.items():
+            print(f"{name:>24}: {rate:7.1f} frames/s, decision latency {latency.mean():6.1f} ms mean, "
+                  f"{np.percentile(latency, 95):6.1f} ms p95")
+        live = {name: live_latency_ms(model.network, settings.replace(remote=remote)) for name, remote in runs}
+        for name, (mean, p95) in live.items():
+            added = "" if name == "local" else f" ({mean - live['local'][0]:+.1f} ms)"
+            print(f"{name:>24}: live pipeline at real time, latency {mean:6.1f} ms mean{added}, {p95:6.1f} ms p95")
+    finally:
+        for process in (*(link for link, _ in links), server):
+            process.send_signal(2)
+            process.wait(10)
+    local_rate, local_latency = results["local"]
+    ok = True
+    for name, rtt_ms in zip(list(results)[1:], (0.0, 0.0, 2 * ONE_WAY_MS)):
+        rate, latency = results[name]
+        added = latency.mean() - local_latency.mean()
+        rate_ok = rate >= THROUGHPUT_TARGET * local_rate
+        latency_ok = added <= rtt_ms + LATENCY_SLACK_MS
+        ok &= rate_ok and latency_ok
+        print(f"{name:>24}: throughput x{rate / local_rate:.2f} of local (target >= {THROUGHPUT_TARGET:.2f}: "
+              f"{'met' if rate_ok else 'MISSED'}); added latency {added:+.1f} ms (target <= {rtt_ms:.0f} + "
+              f"{LATENCY_SLACK_MS:.0f} ms: {'met' if latency_ok else 'MISSED'})")
+    relayed_rate, delayed_rate = results["remote, relay 0 ms"][0], results[list(results)[-1]][0]
+    print(f"{'the round trip alone':>24}: throughput x{delayed_rate / relayed_rate:.2f} of the same relay at 0 ms "
+          f"(one frame per round trip would give {1e3 / (2 * ONE_WAY_MS):.0f} frames/s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

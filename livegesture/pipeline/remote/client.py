@@ -1,0 +1,338 @@
+"""The desk's half of the remote pipeline: an engine that asks ``livegesture serve`` for decisions.
+
+:class:`RemoteEngine` has :class:`~livegesture.pipeline.engine.PredictionEngine`'s interface,
+so the live pipeline, :func:`~livegesture.pipeline.engine.decide_stream` and the streaming
+evaluation run unchanged (:func:`~livegesture.pipeline.engine.make_engine` picks it when
+``settings.remote`` is set). Camera, integrator and window stay at the desk; only the packed
+binarized frames go to the server, which runs the schedule and the running prediction.
+
+**Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
+far; many frames are in flight, so the frame rate does not depend on the round-trip time
+(``benchmarks/bench_remote.py``). ``push`` waits for answers when the server's window of
+frames is in flight, or when the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
+longer than the quickest round trip seen (frames are queueing at a server slower than the
+source): the server's queue, hence the added latency, stays within that budget, and the live
+pipeline's frame queue upstream drops its oldest frames instead; a lossless replay waits.
+:meth:`flush` waits for the last answers.
+
+**Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
+:data:`REPLY_TIMEOUT_S` while frames are in flight, or when the server does not know the
+session (it restarted). Then a notice says so (:meth:`take_notices`: the window's banner, the
+terminal), the frames in flight are counted as lost (``step_stats.frames_lost``), frames pushed
+meanwhile too, and a hello goes out every :data:`RETRY_S` (ZeroMQ reconnects the TCP link);
+the server's answer starts a fresh window (a new session: membranes cleared), and a notice
+says that too. A wrong token, a busy server or another protocol version is a
+:class:`~livegesture.pipeline.remote.protocol.RemoteError` with one line saying so.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from livegesture.backends import Network
+from livegesture.integrate import Frame
+from livegesture.pipeline.decision import Decision
+from livegesture.pipeline.engine import StepStats
+from livegesture.pipeline.remote.protocol import (
+    BYE,
+    ERROR,
+    FRAME,
+    HELLO,
+    NO_SESSION,
+    RESET,
+    STEPPED,
+    TOKEN_USER,
+    WELCOME,
+    RemoteError,
+    decision_from_wire,
+    decode,
+    default_token_file,
+    encode,
+    pack_frame,
+    read_token,
+    schedule_settings,
+)
+from livegesture.pipeline.settings import STAGGERED, PipelineSettings, split_address
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long the first hello may wait for the server."""
+REPLY_TIMEOUT_S = 5.0
+"""Silence with frames in flight after which the link counts as lost."""
+RETRY_S = 0.5
+"""Interval between hellos while reconnecting."""
+LINK_POLL_S = 0.02
+"""Interval between tries to send a hello while there is no TCP link yet."""
+QUEUE_BUDGET_S = 0.050
+"""Queueing at the server beyond which the desk stops sending: enough frames' work that the
+server never idles, also through the scheduling delays of a busy machine (20 ms cost 5-10 % of
+the throughput in ``bench_remote.py``), and a decision is at most this much later for it."""
+RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
+"""ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
+SERVER_TYPES = (WELCOME, STEPPED, ERROR)
+
+
+class RemoteEngine:
+    """Frames -> the server at ``settings.remote`` -> decisions (see the module docstring)."""
+
+    def __init__(self, network: Network, settings: PipelineSettings, *, token_file: Path | None = None) -> None:
+        import zmq
+
+        self._zmq = zmq
+        self.network = network
+        self._settings = settings
+        self.address = settings.remote
+        host, port = split_address(settings.remote)
+        self.backend_name = f"remote {self.address}"
+        self._token_file = token_file or default_token_file()
+        token = read_token(self._token_file)
+        self._context = zmq.Context()
+        self._socket = socket = self._context.socket(zmq.DEALER)
+        socket.routing_id = secrets.token_bytes(8)  # the same identity across reconnections
+        socket.plain_username, socket.plain_password = TOKEN_USER, token.encode()
+        socket.setsockopt(zmq.IMMEDIATE, 1)  # no queueing for a link that is down: a send fails instead
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+        self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        socket.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
+        self._poller = zmq.Poller()
+        self._poller.register(socket, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
+        self._session: str | None = None
+        self._window = 1
+        self._in_flight: deque[tuple[int, float]] = deque()
+        """(seq, time sent) of the frames not answered yet, oldest first."""
+        self._quickest: float | None = None
+        """The quickest round trip of a frame seen in this session (link and one step)."""
+        self._seq = 0
+        self._last_progress = time.monotonic()
+        self._next_hello = 0.0
+        self._decisions: list[Decision] = []
+        self._notices: list[str] = []
+        self._counters: dict[str, int] = {}
+        self._timing = (0.0, 0.0)
+        self._local = {"frames": 0, "decisions": 0, "frames_lost": 0}
+        self.server_backend = ""
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- PredictionEngine's interface --------------------------------------------------------
+
+    @property
+    def settings(self) -> PipelineSettings:
+        return self._settings
+
+    @property
+    def instances(self) -> int:
+        return 2 if self._settings.mode == STAGGERED else 1
+
+    @property
+    def step_stats(self) -> StepStats:
+        counters = self._counters
+        return StepStats(frames=self._local["frames"], steps=counters.get("steps", 0),
+                         clears=counters.get("resets", 0), decisions=self._local["decisions"],
+                         mean_step_ms=self._timing[0], mean_frame_ms=self._timing[1],
+                         frames_lost=self._local["frames_lost"])
+
+    @property
+    def in_flight(self) -> int:
+        """Frames sent and not answered yet."""
+        return len(self._in_flight)
+
+    @property
+    def backend_counters(self) -> dict[str, int]:
+        """The server's backend counters of this session (clock cycles, HBM accesses on CRI)."""
+        return dict(self._counters)
+
+    def reconfigure(self, settings: PipelineSettings) -> None:
+        """New schedule / prediction settings: the server restarts the window with a clear."""
+        if settings.remote != self.address:
+            raise ValueError(f"the engine talks to {self.address}; make a new engine for {settings.remote!r}")
+        self._settings = settings
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear every membrane on the server and restart the schedule (in order with the frames)."""
+        if self._session is not None:
+            self._send({"type": RESET, "session": self._session, "settings": schedule_settings(self._settings)})
+
+    def push(self, frame: Frame) -> list[Decision]:
+        """Send ``frame``; the decisions answered since the previous call (for earlier frames)."""
+        self._local["frames"] += 1
+        self._service(0)
+        while self._session is not None and self._must_wait():
+            self._service(self._wait_left())
+        if self._session is None:
+            self._local["frames_lost"] += 1
+        else:
+            header = {"type": FRAME, "session": self._session, "seq": self._seq, "index": frame.index,
+                      "t_first_us": frame.t_first_us, "t_us": frame.t_last_us}
+            if self._send(header, pack_frame(frame.data)):
+                if not self._in_flight:
+                    self._last_progress = time.monotonic()
+                self._in_flight.append((self._seq, time.monotonic()))
+                self._seq += 1
+            else:
+                self._lost(f"the link to {self.address} is down")
+                self._local["frames_lost"] += 1
+        return self._take()
+
+    def flush(self) -> list[Decision]:
+        """Wait for the answers to every frame in flight (or for the link to count as lost)."""
+        while self._session is not None and self._in_flight:
+            self._service(self._wait_left())
+        return self._take()
+
+    @property
+    def awaiting_answers(self) -> bool:
+        """Frames are in flight: their decisions arrive between pushes (see :meth:`take_answers`)."""
+        return bool(self._in_flight)
+
+    def take_answers(self) -> list[Decision]:
+        """The decisions answered since the previous call, without waiting."""
+        self._service(0)
+        return self._take()
+
+    def take_notices(self) -> list[str]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    def close(self) -> None:
+        """Say bye and close the sockets; idempotent."""
+        if self._socket.closed:
+            return
+        if self._session is not None:
+            self._send({"type": BYE, "session": self._session})
+        self._socket.disable_monitor()
+        self._monitor.close(linger=0)
+        self._socket.close(linger=0)
+        self._context.term()
+
+    def __enter__(self) -> RemoteEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the link ------------------------------------------------------------------------------
+
+    def _send(self, header: dict[str, Any], payload: bytes | None = None) -> bool:
+        """Send one message now; False when there is no connection to send it on."""
+        try:
+            self._socket.send_multipart(encode(header, payload), self._zmq.NOBLOCK)
+        except self._zmq.Again:  # IMMEDIATE: no connection to queue on
+            return False
+        return True
+
+    def _take(self) -> list[Decision]:
+        decisions, self._decisions = self._decisions, []
+        self._local["decisions"] += len(decisions)
+        return decisions
+
+    def _must_wait(self) -> bool:
+        """The window is full, or the oldest frame in flight is queueing beyond the budget."""
+        if len(self._in_flight) >= self._window:
+            return True
+        if not self._in_flight or self._quickest is None:
+            return False
+        return time.monotonic() - self._in_flight[0][1] > self._quickest + QUEUE_BUDGET_S
+
+    def _wait_left(self) -> float:
+        return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
+
+    def _connect(self) -> None:
+        """The first hello: :class:`RemoteError` unless a server welcomes this desk in time."""
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while self._session is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RemoteError(f"no answer from {self.address} within {CONNECT_TIMEOUT_S:g} s: is `livegesture "
+                                  "serve` running there, and the ssh tunnel open?")
+            self._service(min(left, LINK_POLL_S))
+
+    def _service(self, timeout_s: float) -> None:
+        """Handle connection events and answers, waiting up to ``timeout_s`` for the first."""
+        if self._session is None and time.monotonic() >= self._next_hello:
+            self._hello()
+        if timeout_s > 0 or self._monitor.getsockopt(self._zmq.EVENTS) & self._zmq.POLLIN:
+            if self._monitor in dict(self._poller.poll(int(timeout_s * 1000))):
+                self._events()
+        while True:
+            try:
+                parts = self._socket.recv_multipart(self._zmq.NOBLOCK)
+            except self._zmq.Again:
+                break
+            self._answer(parts)
+        if self._session is not None and self._in_flight and self._wait_left() == 0:
+            self._lost(f"no answer from {self.address} for {REPLY_TIMEOUT_S:g} s")
+
+    def _hello(self) -> None:
+        sent = self._send({"type": HELLO, "settings": schedule_settings(self._settings),
+                    "input_shape": list(self.network.input_shape), "num_outputs": self.network.num_outputs})
+        self._next_hello = time.monotonic() + (RETRY_S if sent else LINK_POLL_S)
+
+    def _events(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, self._zmq.NOBLOCK)["event"]
+            except self._zmq.Again:
+                return
+            if event == self._zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                raise RemoteError(f"{self.address} refused the token in {self._token_file}: copy the token file "
+                                  "the CRI host's `livegesture serve` printed")
+            if event == self._zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                raise RemoteError(f"{self.address} is not a livegesture server (ZeroMQ handshake failed)")
+            if event == self._zmq.EVENT_DISCONNECTED and self._session is not None:
+                self._lost(f"lost the connection to {self.address}")
+
+    def _answer(self, parts: list[bytes]) -> None:
+        header, _ = decode(parts, SERVER_TYPES)
+        kind = header["type"]
+        if kind == WELCOME:
+            self._welcome(header)
+        elif kind == ERROR:
+            if header.get("code") == NO_SESSION:
+                if self._session is not None:
+                    self._lost(f"{self.address} does not know this desk (the server restarted?)")
+                return
+            raise RemoteError(f"{self.address}: {header.get('message')}")
+        elif (header.get("session") == self._session and self._in_flight and header.get("seq") == self._in_flight[0][0]
+              and 1 <= header.get("count", 1) <= len(self._in_flight)):
+            for _ in range(header.get("count", 1)):
+                _, sent = self._in_flight.popleft()
+            self._last_progress = now = time.monotonic()
+            self._quickest = now - sent if self._quickest is None else min(self._quickest, now - sent)
+            if "decisions" in header:
+                self._decisions.extend(decision_from_wire(d) for d in header["decisions"])
+                self._counters = dict(header["counters"])
+                self._timing = (float(header["step_ms"]), float(header["frame_ms"]))
+        # anything else answers a session or frame already given up: ignored
+
+    def _welcome(self, header: dict[str, Any]) -> None:
+        reconnected = self._local["frames"] > 0
+        self._session = str(header.get("session"))
+        self._window = max(1, int(header.get("window", 1)))
+        self._quickest = None
+        self.server_backend = str(header.get("backend", ""))
+        self._last_progress = time.monotonic()
+        if reconnected:
+            self._notices.append(f"reconnected to {self.address} ({self.server_backend} backend): a fresh window, "
+                                 "membranes cleared")
+
+    def _lost(self, reason: str) -> None:
+        lost = len(self._in_flight)
+        self._local["frames_lost"] += lost
+        self._in_flight.clear()
+        self._session = None
+        self._next_hello = 0.0
+        self._notices.append(f"{reason}; {lost} frame{'s' if lost != 1 else ''} in flight lost; reconnecting")
