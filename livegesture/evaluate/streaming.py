@@ -77,8 +77,7 @@ def replay_policy(decisions: list[Decision], settings: PipelineSettings, num_cla
     """The decisions a stream would have had under another decision policy: each window's raw
     counts (the same whatever the policy) fed again, in order, to a fresh
     :class:`~livegesture.pipeline.decision.RunningPrediction`, as the engine feeds its one."""
-    prediction = RunningPrediction(num_classes, settings.smoothing, settings.min_confidence,
-                                   settings.min_output_spikes, settings.switch_margin)
+    prediction = RunningPrediction.of(num_classes, settings)
     return [prediction.replay(d) for d in decisions]
 
 
@@ -131,10 +130,10 @@ def stream_tasks(inventory: Inventory, settings: list[PipelineSettings]) -> list
     """Every recording at every setting, grouped so that settings differing only in the decision
     policy share one run of the network; group by group, so that an interrupted ``tune`` has
     whole settings done (reading a recording again costs little next to running it)."""
-    groups: dict[PipelineSettings, list[int]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for point, setting in enumerate(settings):
-        groups.setdefault(setting.replace(**{name: getattr(PipelineSettings(), name) for name in POLICY_SETTINGS}),
-                          []).append(point)
+        upstream = tuple(value for name, value in asdict(setting).items() if name not in POLICY_SETTINGS)
+        groups.setdefault(upstream, []).append(point)
     return [StreamTask(recording.path, recording.segments, tuple(settings[p] for p in points), tuple(points),
                        inventory.on_reset)
             for points in groups.values() for recording in inventory.recordings]

@@ -12,6 +12,7 @@ from livegesture.pipeline.settings import (
     DEFAULT_MIN_OUTPUT_SPIKES,
     DEFAULT_SMOOTHING,
     DEFAULT_SWITCH_MARGIN,
+    PipelineSettings,
 )
 
 
@@ -74,6 +75,12 @@ class RunningPrediction:
         self.switch_margin = switch_margin
         self._votes: deque[np.ndarray] = deque(maxlen=smoothing)
         self._label: int | None = None
+
+    @classmethod
+    def of(cls, num_classes: int, settings: PipelineSettings) -> RunningPrediction:
+        """The running prediction under ``settings``' decision policy."""
+        return cls(num_classes, settings.smoothing, settings.min_confidence, settings.min_output_spikes,
+                   settings.switch_margin)
 
     @property
     def label(self) -> int | None:

@@ -187,8 +187,7 @@ class PredictionEngine:
             self._lanes.append(_Lane(backend, 0, np.zeros(backend.num_outputs, dtype=np.int64)))
         for k, lane in enumerate(self._lanes):
             lane.start_after = k * settings.clear_every // 2
-        self._prediction = RunningPrediction(self.network.num_outputs, settings.smoothing, settings.min_confidence,
-                                             settings.min_output_spikes, settings.switch_margin)
+        self._prediction = RunningPrediction.of(self.network.num_outputs, settings)
         self.reset()
 
     def _lane_options(self, lane: int) -> dict[str, Any]:
