@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -292,9 +293,22 @@ WINDOW_SETTINGS = ("events_per_frame", "clear_every", "drain_steps")
 
 def model_window(model: str | Path) -> LiveWindow | None:
     """The live window the model file was trained on; None for a model without one, or one
-    that cannot be read (loading it for real reports that)."""
+    that cannot be read (loading it for real reports that). Read once per version of the file
+    (the settings' defaults and the warning about them both ask)."""
+    path = Path(model)
+    if path.suffix != MODEL_SUFFIX:
+        return None
     try:
-        return load_model(model).info.live_window if Path(model).suffix == MODEL_SUFFIX else None
+        stat = path.stat()
+    except OSError:
+        return None
+    return _window_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _window_of(path: str, _mtime_ns: int, _size: int) -> LiveWindow | None:
+    try:
+        return load_model(path).info.live_window
     except LivegestureError:
         return None
 
