@@ -98,14 +98,20 @@ class BinarizedResize:
         return (rows[..., c0] | rows[..., c1]).view(np.uint8)
 
 
-def _mark(occupied: np.ndarray, events: np.ndarray) -> None:
-    """Set ``occupied[p, y, x]`` for every event (flat index: faster than 3-array indexing)."""
-    _, height, width = occupied.shape
+def flat_pixels(events: np.ndarray, sensor_size: SensorSize) -> np.ndarray:
+    """Each event's index ``p * H * W + y * W + x`` into a flattened ``(2, H, W)`` frame."""
+    width, height = sensor_size
     index = events["y"].astype(np.intp)
     index *= width
     index += events["x"]
     index += events["p"].astype(np.intp) * (height * width)
-    occupied.reshape(-1)[index] = True
+    return index
+
+
+def _mark(occupied: np.ndarray, events: np.ndarray) -> None:
+    """Set ``occupied[p, y, x]`` for every event (flat index: faster than 3-array indexing)."""
+    _, height, width = occupied.shape
+    occupied.reshape(-1)[flat_pixels(events, (width, height))] = True
 
 
 def occupancy(events: np.ndarray, sensor_size: SensorSize) -> np.ndarray:

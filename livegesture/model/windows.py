@@ -27,13 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from livegesture.events import SensorSize
-from livegesture.integrate import CHANNELS, BinarizedResize, equal_count_bounds
+from livegesture.integrate import CHANNELS, BinarizedResize, equal_count_bounds, flat_pixels
 from livegesture.sources.labels import GestureSegment
+
+if TYPE_CHECKING:
+    from livegesture.sources.dataset import DvsGestureFolder
 
 IDLE = -1
 """Label of a window that touches no gesture: the net must stay silent."""
@@ -95,11 +98,11 @@ class Session:
     def of(cls, events: np.ndarray, segments: Sequence[GestureSegment], sensor_size: SensorSize, group: int,
            name: str) -> Session:
         width, height = sensor_size
-        flat = events["p"].astype(np.int64) * (height * width) + events["y"].astype(np.int64) * width + events["x"]
         dtype = np.uint16 if CHANNELS * width * height <= 1 << 16 else np.uint32
         t = events["t"]
         compact = len(t) == 0 or (t[0] >= 0 and t[-1] < 1 << 32)  # an hour of microseconds in 4 bytes
-        return cls(flat.astype(dtype), np.ascontiguousarray(t, dtype=np.uint32 if compact else np.int64),
+        return cls(flat_pixels(events, sensor_size).astype(dtype),
+                   np.ascontiguousarray(t, dtype=np.uint32 if compact else np.int64),
                    tuple(segments), sensor_size, group, name)
 
     def __len__(self) -> int:
@@ -244,19 +247,13 @@ class WindowSampler:
         return _Sample(frames, label, session, events_per_frame, int(kept[0]))
 
 
-def load_sessions(root: str | Path, split: str) -> list[Session]:
+def load_sessions(folder: DvsGestureFolder, split: str) -> list[Session]:
     """The recordings (AEDAT 3.1, or jAER's AEDAT 2.0) of one split of a DVS Gesture folder (IBM
     layout) as sessions of the 128x128 field (a larger sensor's centred square, see
-    :mod:`livegesture.geometry`)."""
+    :mod:`livegesture.geometry`); unreadable ones are left out, in ``folder.skipped``."""
     from livegesture.geometry import FIELD_SIZE, FieldMapping
-    from livegesture.sources import read_recording
-    from livegesture.sources.dataset import DvsGestureFolder, user_of
-    from livegesture.sources.labels import labels_path_for, read_labels
+    from livegesture.sources.dataset import user_of
 
-    folder = DvsGestureFolder(root)
-    sessions = []
-    for path in folder.trials(split):
-        data = read_recording(path)
-        sessions.append(Session.of(FieldMapping(data.sensor_size)(data.events), read_labels(labels_path_for(path)),
-                                   FIELD_SIZE, user_of(path), path.name))
-    return sessions
+    return [Session.of(FieldMapping(recording.sensor_size)(recording.events), segments, FIELD_SIZE, user_of(path),
+                       path.name)
+            for path, segments, recording in folder.recordings(split)]
