@@ -486,7 +486,10 @@ def train_live(root: str | Path, out_dir: str | Path, config: TrainConfig, windo
     if window.frames != config.timesteps or window.drain_steps != config.drain_steps:
         raise TrainingError(f"the windows ({window.frames} frames + {window.drain_steps} drain steps) must match "
                             f"the training's {config.timesteps} + {config.drain_steps}")
-    train_sessions, test_sessions = load_sessions(root, "train"), load_sessions(root, "test")
+    folder = DvsGestureFolder(root)
+    train_sessions, test_sessions = load_sessions(folder, "train"), load_sessions(folder, "test")
+    for err in folder.skipped:
+        print(f"livegesture: skipped {err}", file=sys.stderr)
     if not train_sessions or not test_sessions:
         raise TrainingError(f"{root}: live-window training needs recordings in both splits")
     sampler = WindowSampler(train_sessions, window)

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from livegesture.events import DVS128_SIZE, EventFormatError, SensorSize
-from livegesture.sources import read_recording
+from livegesture.sources import RecordingEvents, read_recording
 from livegesture.sources.labels import GestureSegment, cut_segments, labels_path_for, read_labels
 
 DATASET_DIR = "DvsGesture"
@@ -126,9 +126,9 @@ class DvsGestureFolder:
                 paths.append(path)
         return paths
 
-    def samples(self, split: Split = "all") -> Iterator[GestureSample]:
-        """Every labelled gesture of the split's recordings (AEDAT 3.1, or jAER's AEDAT 2.0), one
-        recording read at a time.
+    def recordings(self, split: Split = "all") -> Iterator[tuple[Path, list[GestureSegment], RecordingEvents]]:
+        """``(path, labels, recording)`` of each of the split's recordings (AEDAT 3.1, or jAER's
+        AEDAT 2.0), one read at a time.
 
         A recording or label file that cannot be read is left out, and its error appended to
         :attr:`skipped`: one bad file does not end a training run.
@@ -140,6 +140,11 @@ class DvsGestureFolder:
             except EventFormatError as err:
                 self.skipped.append(err)
                 continue
+            yield path, segments, recording
+
+    def samples(self, split: Split = "all") -> Iterator[GestureSample]:
+        """Every labelled gesture of the split's :meth:`recordings`."""
+        for path, segments, recording in self.recordings(split):
             for index, (segment, cut) in enumerate(zip(segments, cut_segments(recording.events, segments))):
                 yield GestureSample(path, index, segment, cut, recording.sensor_size)
 
