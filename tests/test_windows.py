@@ -134,3 +134,17 @@ def test_live_training_records_its_window_and_can_restart_from_a_model_file(tmp_
     again = export(net, model.network.threshold)
     for ours, theirs in zip(again.layers, model.network.layers):
         assert np.array_equal(ours.weight, theirs.weight)  # w / threshold * threshold rounds back
+
+
+def test_an_unreadable_label_file_leaves_out_its_recording_only(tmp_path):
+    from livegesture.sources.dataset import DvsGestureFolder
+    from livegesture.model.windows import load_sessions
+    from livegesture.synth.writers import write_dataset
+
+    write_dataset(tmp_path / "data", 2, ["lab", "natural"], 1, seed=5,
+                  settings=SynthSettings(timing=TimingModel(gesture_seconds=(0.5, 0.5)), max_step_px=2.0))
+    (tmp_path / "data" / "user01_lab_labels.csv").write_bytes(b"class,startTime_usec\xff\n")
+    folder = DvsGestureFolder(tmp_path / "data")
+    sessions = load_sessions(folder, "train")
+    assert [s.name for s in sessions] == ["user01_natural.aedat"]
+    assert len(folder.skipped) == 1 and "user01_lab_labels.csv" in str(folder.skipped[0])
