@@ -148,3 +148,14 @@ def test_an_unreadable_label_file_leaves_out_its_recording_only(tmp_path):
     sessions = load_sessions(folder, "train")
     assert [s.name for s in sessions] == ["user01_natural.aedat"]
     assert len(folder.skipped) == 1 and "user01_lab_labels.csv" in str(folder.skipped[0])
+
+
+def test_a_time_stretched_recording_gives_the_same_windows(session):
+    """Equal-count windows are blind to the clock's speed: time-stretch augmentation is implicit."""
+    stretched = Session(session.pixels, session.t.astype(np.int64) * 3,
+                        tuple(GestureSegment(s.label, 3 * s.start_us, 3 * s.end_us) for s in session.segments),
+                        session.sensor_size, session.group, session.name)
+    window = WindowRange(events_per_frame=(300, 900), whole_share=0.2, idle_share=0.4)
+    plain, slow = (WindowSampler([s], window).draw(16, seed=5) for s in (session, stretched))
+    assert np.array_equal(plain.labels, slow.labels) and np.array_equal(plain.first_event, slow.first_event)
+    assert np.array_equal(plain.frames, slow.frames)

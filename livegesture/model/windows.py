@@ -17,6 +17,11 @@ reference per-sample transform) fails there. This module draws such live windows
   ambiguous windows (a gesture just begun, or just ended) are not drawn;
 * ``events_per_frame`` is drawn log-uniformly from a range, so one model serves the usual
   window settings; an event-thinning factor draws the same scene at a lower event rate.
+* **time stretch** needs no augmentation of its own: equal-count frames and the labels' time
+  shares do not change when a recording's clock is scaled, so a window of a gesture played
+  slower or faster is the same window (the tests check it). What a different speed does
+  change is how much of the motion a window spans, which the ``events_per_frame`` range
+  covers, and the motion itself, which the generator varies per clip (its tempo spread).
 
 Whole-gesture samples of the reference transform (10 equal-count frames of one labelled
 gesture, as the reference deployment runs) can be mixed in, so that the same model keeps its
