@@ -5,6 +5,7 @@ never outlive it."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -16,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from livegesture.evaluate import pool
+from livegesture.evaluate.per_sample import EvaluatorSpec, TaskOutcome, evaluate_task, init_worker
 from livegesture.evaluate.pool import SHUTDOWN_GRACE_S, pool_pays, run_pool, startup_seconds
-from livegesture.evaluate.testing import InterruptedAt
+from livegesture.evaluate.testing import HAND_SEGMENTS, InterruptedAt, write_hand_stream
 
 DYING_TASK = 3
 STUCK_TASK = 2
@@ -217,3 +219,56 @@ def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
 ])
 def test_break_even(rest_s, workers, startup_s, pays):
     assert pool_pays(rest_s, workers, startup_s) is pays
+
+
+TORCH_BEFORE_INIT: bool | None = None
+"""Whether torch was imported in this worker before its initializer ran (:func:`note_torch_then_init`)."""
+
+
+def note_torch_then_init(spec: EvaluatorSpec) -> None:
+    """Worker initializer: note whether the fork server gave this worker torch, then build the evaluator."""
+    global TORCH_BEFORE_INIT
+    TORCH_BEFORE_INIT = "torch" in sys.modules
+    init_worker(spec)
+
+
+def evaluate_noting_torch(task) -> tuple[TaskOutcome, bool | None, bool]:
+    """A task: the evaluation, whether torch was there before the initializer, and whether it is now."""
+    return evaluate_task(task), TORCH_BEFORE_INIT, "torch" in sys.modules
+
+
+WATCHED_EVAL = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_eval_pool import evaluate_noting_torch, note_torch_then_init
+    from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples, plan_tasks
+    from livegesture.evaluate.pool import run_pool
+    from livegesture.evaluate.recordings import find_recordings
+
+    inventory = find_recordings(Path({recording!r}))
+    spec = EvaluatorSpec(Path({model!r}), {backend!r})
+    watched = evaluate_samples(inventory, spec, workers=2, timeout_s=60)  # as eval runs by default
+    torch_here = "torch" in sys.modules
+    run = run_pool(evaluate_noting_torch, plan_tasks(inventory, 2), workers=2, initializer=note_torch_then_init,
+                   initargs=(spec,), timeout_s=60, preload=spec.worker_modules)
+    alone = evaluate_samples(inventory, spec, workers=1)  # in this process: no watchdog
+    print(json.dumps({{"torch here": torch_here, "torch in workers": sorted({{r[1:] for r in run.results}}),
+                      "watched": [r.to_dict() for r in watched.results], "alone": [r.to_dict() for r in alone.results]}}))
+""")
+
+
+@pytest.mark.parametrize("backend", ["fast", "fast-sparse"])
+def test_a_watched_eval_imports_torch_only_in_workers_that_need_it_and_equals_the_run_here(tmp_path, backend):
+    """In a fresh process (its own fork server): with the watchdog, this process builds no backend, so
+    imports no torch; the fork server preloads torch for ``fast`` only, and ``fast-sparse`` workers never
+    import it; the results are those of the run in this process."""
+    recording, settings = write_hand_stream(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    script = WATCHED_EVAL.format(tests=str(Path(__file__).parent), recording=str(recording), model=settings.model,
+                                 backend=backend)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    assert report["torch here"] is False
+    assert report["torch in workers"] == [[backend == "fast"] * 2]
+    assert report["watched"] == report["alone"] and len(report["alone"]) == len(HAND_SEGMENTS)
