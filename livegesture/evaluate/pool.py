@@ -26,12 +26,14 @@ task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`: each worker 
 task's modules and loads its model): then ``S + T / w < T`` (:func:`pool_pays`). Without a
 watchdog (``timeout_s`` None) the first tasks run in this process, timed, and the rest go to
 the workers once that pays; everything runs here when it never does. With a watchdog nothing
-runs here (a task stuck in this process could not be stopped): the first task runs, timed, in
-a single worker, and the others start only once the rule says they pay, with ``S`` the first
-worker's own start as measured (from its fork to the end of its initializer: the cost of one
-more worker once the fork server runs; 0.02 s for the shipped model, against 1.5-2.6 s for
-the fork server's imports, ``benchmarks/bench_eval.py``). That first worker's wait for the
-fork server is the watchdog's price, which an early :func:`start_fork_server` hides.
+runs here (a task stuck in native code holding the GIL answers no signal and no other thread:
+only killing its process stops it, and this one must keep the others' results): the first task
+runs, timed, in a single worker, and the others start only once the rule says they pay, with
+``S`` the first worker's own start as measured (from its fork to the end of its initializer:
+what one more worker costs once the fork server runs; 0.02-0.08 s for the shipped model on the
+development machine, against 1.6-2.6 s for the fork server's own start, mostly importing
+torch). That wait for the fork server is the watchdog's price, which an early
+:func:`start_fork_server` overlaps with this process's own start.
 
 Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
 one task nor replace its worker: their only answer to a stuck task is to wait for it.
