@@ -264,7 +264,23 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     add_setting_options(p.add_argument_group("model and live-pipeline settings (default: from the config file; the "
                                              "window settings matter with --streaming)"), live=False)
     _add_on_reset(p)
-    p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"))
+    p.set_defaults(handler=_lazy("livegesture.evaluate.command", "evaluate"), early=_start_eval_workers)
+
+
+def _start_eval_workers(args: argparse.Namespace) -> None:
+    """``eval`` per sample with its watchdog: start the workers' fork server before the command imports
+    and reads what it needs, so that the two overlap (:func:`~livegesture.evaluate.per_sample.start_workers`).
+    A bad setting is left to the command, which reports it in its order."""
+    if args.streaming or args.file_timeout <= 0:
+        return
+    from livegesture.evaluate.per_sample import EvaluatorSpec, start_workers
+    from livegesture.pipeline.options import settings_from_args
+
+    try:
+        spec = EvaluatorSpec.of(settings_from_args(args), args.float_checkpoint)
+    except LivegestureError:
+        return
+    start_workers(spec, args.file_timeout)
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
@@ -328,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if getattr(args, "early", None):
+            args.early(args)  # work that overlaps the handler's, started first
         return args.handler(args)
     except LivegestureError as err:
         print(f"livegesture: error: {err}", file=sys.stderr)

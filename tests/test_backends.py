@@ -187,3 +187,38 @@ def test_default_backend_without_hardware_is_fast():
     from livegesture.backends import default_backend_name
 
     assert default_backend_name() == "fast"
+
+
+BUILD_CHILD = """
+import importlib, json, sys
+import numpy as np
+from livegesture.backends import BUILD_IMPORTS, make_backend
+from livegesture.backends.testing import random_network
+from livegesture.pipeline.engine import BACKEND_OPTIONS
+
+name = sys.argv[1]
+network = random_network(np.random.default_rng(0))
+for module in BUILD_IMPORTS[name]:
+    importlib.import_module(module)
+before = set(sys.modules)
+make_backend(name, network, **BACKEND_OPTIONS.get(name, {}))
+print(json.dumps({"new": sorted(set(sys.modules) - before), "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("name", ["fast", "fast-sparse", "simplesim"])
+def test_build_imports_name_every_module_a_backend_imports_and_torch_only_for_fast(name):
+    """What a worker pool's fork server preloads for a backend: building it imports nothing more."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if name == "simplesim":
+        pytest.importorskip("hs_api")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", BUILD_CHILD, name], capture_output=True, text=True, check=True,
+                         env=env).stdout
+    built = json.loads(out)
+    assert built == {"new": [], "torch": name == "fast"}

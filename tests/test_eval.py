@@ -425,3 +425,22 @@ def test_a_recording_with_a_reset_is_evaluated_with_its_labels_moved(tmp_path, c
     assert main([*args, "--on-reset", "split", "-o", str(out)]) == 0
     report = json.loads((out / "eval.json").read_text())
     assert [s["prediction"] for s in report["per_sample"]] == HAND_PREDICTIONS
+
+
+@pytest.mark.parametrize("timeout", ["600", "0"])
+def test_eval_starts_the_workers_fork_server_before_reading_recordings_only_with_a_watchdog(tmp_path, monkeypatch,
+                                                                                           timeout):
+    from livegesture.evaluate import command, per_sample
+
+    calls: list[object] = []
+    monkeypatch.setattr(per_sample, "start_fork_server", lambda modules: calls.append(tuple(modules)))
+    index = command.find_recordings
+    monkeypatch.setattr(command, "find_recordings", lambda *args: calls.append("index") or index(*args))
+    model = forced_model(tmp_path)
+    write_gestures(tmp_path / "a.aedat", HAND_CASE)
+    assert main(["eval", str(tmp_path / "a.aedat"), "--model", str(model), "--backend", "fast-sparse",
+                 "--file-timeout", timeout, "--no-progress", "-o", str(tmp_path / "out")]) == 0
+    preload = EvaluatorSpec(model, "fast-sparse").worker_modules
+    assert preload == ("livegesture.evaluate.per_sample", "livegesture.backends.fast")
+    # the command's own start, then evaluate_samples' (a no-op on the running server)
+    assert calls == ([preload, "index", preload] if timeout != "0" else ["index"])

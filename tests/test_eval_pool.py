@@ -5,6 +5,7 @@ never outlive it."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -16,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from livegesture.evaluate import pool
+from livegesture.evaluate.per_sample import EvaluatorSpec, TaskOutcome, evaluate_task, init_worker
 from livegesture.evaluate.pool import SHUTDOWN_GRACE_S, pool_pays, run_pool, startup_seconds
-from livegesture.evaluate.testing import InterruptedAt
+from livegesture.evaluate.testing import HAND_SEGMENTS, InterruptedAt, write_hand_stream
 
 DYING_TASK = 3
 STUCK_TASK = 2
@@ -65,10 +67,15 @@ def alive(pid: int) -> bool:
 
 
 
+def always_pays(rest_s: float, workers: int, startup_s: float | None = None) -> bool:
+    """A pool that costs nothing to start: more than one worker always pays."""
+    return workers > 1
+
+
 @pytest.fixture
 def free_start_up(monkeypatch):
-    """A pool that costs nothing to start: it always pays, so the workers run."""
-    monkeypatch.setattr(pool, "POOL_STARTUP_S", 0.0)
+    """The pool always pays, so that all its workers run."""
+    monkeypatch.setattr(pool, "pool_pays", always_pays)
 
 
 def test_the_pool_returns_every_result(free_start_up):
@@ -121,9 +128,9 @@ CHILD = textwrap.dedent("""
     from livegesture.evaluate.pool import run_pool
     import signal
     sys.path.insert(0, {tests!r})
-    from test_eval_pool import note_pid, square_or_hang
+    from test_eval_pool import always_pays, note_pid, square_or_hang
     signal.signal(signal.SIGTERM, _interrupt)
-    pool.POOL_STARTUP_S = 0.0  # the second worker starts after the first result
+    pool.pool_pays = always_pays  # the second worker starts after the first result
     run = run_pool(square_or_hang, list(range(4)), workers=2, initializer=note_pid, initargs=({pids!r},),
                    timeout_s=600,
                    on_result=lambda r: print("result", r, flush=True))
@@ -187,9 +194,30 @@ def test_with_a_watchdog_nothing_runs_here_and_short_work_stays_in_one_worker():
     assert worker != os.getpid()
 
 
-def test_with_a_watchdog_work_that_pays_grows_the_pool(free_start_up):
-    run = run_pool(nap_then_process_id, list(range(8)), workers=2, initializer=nothing, timeout_s=60)
-    assert len(set(run.results)) == 2 and os.getpid() not in run.results and not run.failed
+def nap_init() -> None:
+    """Worker initializer that takes a known time."""
+    time.sleep(NAP_INIT_S)
+
+
+NAP_INIT_S = 0.2
+
+
+def test_with_a_watchdog_the_pool_grows_when_work_pays_for_the_measured_start_of_a_worker(monkeypatch):
+    decisions: list[tuple[float, int, float | None, bool]] = []
+
+    def noted_pool_pays(rest_s: float, workers: int, startup_s: float | None = None) -> bool:
+        decisions.append((rest_s, workers, startup_s, pool_pays(rest_s, workers, startup_s)))
+        return decisions[-1][-1]
+
+    monkeypatch.setattr(pool, "pool_pays", noted_pool_pays)
+    run = run_pool(nap_then_process_id, list(range(8)), workers=2, initializer=nap_init, timeout_s=60)
+    assert os.getpid() not in run.results and not run.failed and decisions
+    # each decision charged the first worker's start as measured (its initializer included), not
+    # POOL_STARTUP_S: 7 tasks of 0.3 s left after the first pay for it unless the machine is
+    # so loaded that a worker takes over a second to start (2.1 s > 0.2 * 2 here, < 3 * 2)
+    assert all(startup_s is not None and NAP_INIT_S <= startup_s for _, _, startup_s, _ in decisions)
+    assert not pool_pays(7 * 0.3, 2)
+    assert len(set(run.results)) == (2 if any(pays for *_, pays in decisions) else 1)
 
 
 def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
@@ -209,3 +237,56 @@ def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
 ])
 def test_break_even(rest_s, workers, startup_s, pays):
     assert pool_pays(rest_s, workers, startup_s) is pays
+
+
+TORCH_BEFORE_INIT: bool | None = None
+"""Whether torch was imported in this worker before its initializer ran (:func:`note_torch_then_init`)."""
+
+
+def note_torch_then_init(spec: EvaluatorSpec) -> None:
+    """Worker initializer: note whether the fork server gave this worker torch, then build the evaluator."""
+    global TORCH_BEFORE_INIT
+    TORCH_BEFORE_INIT = "torch" in sys.modules
+    init_worker(spec)
+
+
+def evaluate_noting_torch(task) -> tuple[TaskOutcome, bool | None, bool]:
+    """A task: the evaluation, whether torch was there before the initializer, and whether it is now."""
+    return evaluate_task(task), TORCH_BEFORE_INIT, "torch" in sys.modules
+
+
+WATCHED_EVAL = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_eval_pool import evaluate_noting_torch, note_torch_then_init
+    from livegesture.evaluate.per_sample import EvaluatorSpec, evaluate_samples, plan_tasks
+    from livegesture.evaluate.pool import run_pool
+    from livegesture.evaluate.recordings import find_recordings
+
+    inventory = find_recordings(Path({recording!r}))
+    spec = EvaluatorSpec(Path({model!r}), {backend!r})
+    watched = evaluate_samples(inventory, spec, workers=2, timeout_s=60)  # as eval runs by default
+    torch_here = "torch" in sys.modules
+    run = run_pool(evaluate_noting_torch, plan_tasks(inventory, 2), workers=2, initializer=note_torch_then_init,
+                   initargs=(spec,), timeout_s=60, preload=spec.worker_modules)
+    alone = evaluate_samples(inventory, spec, workers=1)  # in this process: no watchdog
+    print(json.dumps({{"torch here": torch_here, "torch in workers": sorted({{r[1:] for r in run.results}}),
+                      "watched": [r.to_dict() for r in watched.results], "alone": [r.to_dict() for r in alone.results]}}))
+""")
+
+
+@pytest.mark.parametrize("backend", ["fast", "fast-sparse"])
+def test_a_watched_eval_imports_torch_only_in_workers_that_need_it_and_equals_the_run_here(tmp_path, backend):
+    """In a fresh process (its own fork server): with the watchdog, this process builds no backend, so
+    imports no torch; the fork server preloads torch for ``fast`` only, and ``fast-sparse`` workers never
+    import it; the results are those of the run in this process."""
+    recording, settings = write_hand_stream(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    script = WATCHED_EVAL.format(tests=str(Path(__file__).parent), recording=str(recording), model=settings.model,
+                                 backend=backend)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    assert report["torch here"] is False
+    assert report["torch in workers"] == [[backend == "fast"] * 2]
+    assert report["watched"] == report["alone"] and len(report["alone"]) == len(HAND_SEGMENTS)

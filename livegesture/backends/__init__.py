@@ -9,6 +9,14 @@ from livegesture.backends.network import CriGraph, LayeredNetwork, Network, Netw
 from livegesture.integrate import TIMESTEPS
 
 BACKENDS = ("fast", "fast-sparse", "simplesim", "cri")
+BUILD_IMPORTS: dict[str, tuple[str, ...]] = {
+    "fast": ("livegesture.backends.fast", "torch"),
+    "fast-sparse": ("livegesture.backends.fast",),
+    "simplesim": ("livegesture.backends.simplesim", "fxpmath", "hs_api._simple_sim"),
+    "cri": ("livegesture.backends.cri",),
+}
+"""The modules :func:`make_backend` imports to build each backend: what a worker pool's fork server
+imports once for its workers (:mod:`livegesture.evaluate.pool`), and only for the backend chosen."""
 
 
 def make_backend(name: str, network: Network, **options: object) -> Backend:
@@ -45,5 +53,5 @@ def default_backend_name() -> str:
     return "cri" if hardware_available() else "fast"
 
 
-__all__ = ["BACKENDS", "DRAIN_STEPS", "TIMESTEPS", "Backend", "CriGraph", "LayeredNetwork", "Network",
+__all__ = ["BACKENDS", "BUILD_IMPORTS", "DRAIN_STEPS", "TIMESTEPS", "Backend", "CriGraph", "LayeredNetwork", "Network",
            "NetworkError", "StepInput", "default_backend_name", "make_backend", "run_sample"]

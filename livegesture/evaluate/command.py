@@ -32,7 +32,7 @@ from livegesture.evaluate.report import (
 from livegesture.evaluate.streaming import evaluate_stream
 from livegesture.evaluate.grid import DEFAULT_GRID, GRID_PREFIX, SWITCH_VALUES, TUNED_SETTINGS, Grid
 from livegesture.evaluate.tune import tune as run_tune
-from livegesture.pipeline.engine import backend_label, resolve_backend
+from livegesture.pipeline.engine import backend_label
 from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings, save_settings
 from livegesture.sources.labels import NO_GESTURE_NAME
@@ -81,9 +81,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def _per_sample(args: argparse.Namespace, inventory: Inventory, settings: PipelineSettings) -> int:
-    spec = EvaluatorSpec(Path(settings.model), resolve_backend(settings.backend),
-                         Path(args.float_checkpoint) if args.float_checkpoint else None, settings.roi,
-                         settings.remote)
+    spec = EvaluatorSpec.of(settings, args.float_checkpoint)
     with _bar(inventory.samples, "sample", args) as bar:
         evaluation = evaluate_samples(inventory, spec, workers=_workers(args), progress=bar, timeout_s=_timeout(args))
     out = Path(args.out)

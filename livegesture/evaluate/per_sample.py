@@ -19,14 +19,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from livegesture.backends import Backend, Network, make_backend, run_sample
+from livegesture.backends import BUILD_IMPORTS, Backend, Network, make_backend, run_sample
 from livegesture.events import SensorSize
 from livegesture.evaluate.metrics import ClassScores
-from livegesture.evaluate.pool import run_pool
+from livegesture.evaluate.pool import run_pool, start_fork_server
 from livegesture.evaluate.recordings import (
     Gesture,
     Inventory,
@@ -36,15 +36,17 @@ from livegesture.evaluate.recordings import (
     read_events_cached,
     usable_gestures,
 )
-from livegesture.evaluate.torch_model import TorchModel, load_torch_model
 from livegesture.geometry import integrate_field
 from livegesture.integrate import CHANNELS, Frame
 from livegesture.model.files import CriModel, ModelFileError, ModelInfo, load_model, sensor_mismatch
-from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine
+from livegesture.pipeline.engine import BACKEND_OPTIONS, make_engine, resolve_backend
 from livegesture.pipeline.remote.protocol import RemoteError
 from livegesture.pipeline.settings import PERIODIC, PipelineSettings
 from livegesture.sources.labels import GestureSegment
 from livegesture.sources.resets import OnReset, label_parts
+
+if TYPE_CHECKING:  # imports torch: loaded only with a checkpoint
+    from livegesture.evaluate.torch_model import TorchModel
 
 TASKS_PER_WORKER = 2
 """A recording is split into chunks only while there are fewer than this many tasks per worker."""
@@ -155,9 +157,6 @@ class SampleEvaluator:
         self.backend = backend
         self.torch_model = torch_model
         self.out_size = frame_size(model)
-        if torch_model is not None and torch_model.timesteps != model.info.timesteps:
-            raise ModelFileError(torch_model.path, f"trained on {torch_model.timesteps} frames per sample, the model "
-                                                   f"{model.path} on {model.info.timesteps}")
 
     def evaluate(self, task: SampleTask) -> TaskOutcome:
         """The task's gestures; what cannot be evaluated is returned as skipped."""
@@ -198,19 +197,61 @@ class EvaluatorSpec:
     roi: tuple[int, ...] = ()
     remote: str = ""
 
-    def load(self) -> SampleEvaluator:
+    @classmethod
+    def of(cls, settings: PipelineSettings, checkpoint: str | None = None) -> EvaluatorSpec:
+        """The spec of ``livegesture eval``'s settings (and ``--float-checkpoint``)."""
+        return cls(Path(settings.model), resolve_backend(settings.backend), Path(checkpoint) if checkpoint else None,
+                   settings.roi, settings.remote)
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the evaluation runs in this process, without workers or watchdog: on ``cri`` (one
+        chip, driven from here) or through a server (which does the work)."""
+        return self.backend == "cri" or bool(self.remote)
+
+    @property
+    def worker_modules(self) -> tuple[str, ...]:
+        """The modules a worker imports to evaluate (the fork server's preload): this one, the
+        backend's (torch only for ``fast``) and, with a checkpoint, torch's model."""
+        checkpoint = ("livegesture.evaluate.torch_model",) if self.checkpoint is not None else ()
+        return (__name__, *BUILD_IMPORTS.get(self.backend, ()), *checkpoint)
+
+    def files(self) -> tuple[CriModel, TorchModel | None]:
+        """The model and the checkpoint's torch model, checked to go together
+        (:class:`ModelFileError` if not)."""
         model = load_model(self.model)
+        frame_size(model)
+        if self.checkpoint is None:
+            return model, None
+        from livegesture.evaluate.torch_model import load_torch_model
+
+        torch_model = load_torch_model(self.checkpoint)
+        if torch_model.timesteps != model.info.timesteps:
+            raise ModelFileError(torch_model.path, f"trained on {torch_model.timesteps} frames per sample, the model "
+                                                   f"{model.path} on {model.info.timesteps}")
+        return model, torch_model
+
+    def load(self) -> SampleEvaluator:
+        model, torch_model = self.files()
         backend: Backend | EngineSamples
         if self.remote:
             backend = EngineSamples(model.network, model.info, self.remote)
         else:  # one torch thread, as in the live worker: the parallelism is the process pool
             backend = make_backend(self.backend, model.network, **BACKEND_OPTIONS.get(self.backend, {}))
-        torch_model = load_torch_model(self.checkpoint) if self.checkpoint is not None else None
         return SampleEvaluator(model, backend, torch_model, self.roi)
 
 
 _loaded: tuple[EvaluatorSpec, SampleEvaluator] | None = None
 """This process's evaluator and what it was built from (by :func:`init_worker`)."""
+
+
+def start_workers(spec: EvaluatorSpec, timeout_s: float | None) -> None:
+    """Start the workers' fork server, importing :attr:`EvaluatorSpec.worker_modules`, when every task
+    will run in a worker (a watchdog, ``timeout_s``, and not :attr:`EvaluatorSpec.in_process`): as early
+    as possible, so that its start overlaps this process's own (``livegesture eval`` calls it right
+    after reading its options; :func:`evaluate_samples` calls it again, a no-op then)."""
+    if timeout_s is not None and not spec.in_process:
+        start_fork_server(spec.worker_modules)
 
 
 def init_worker(spec: EvaluatorSpec) -> SampleEvaluator:
@@ -324,29 +365,36 @@ def evaluate_samples(inventory: Inventory, spec: EvaluatorSpec, *, workers: int 
     """Evaluate every labelled gesture of ``inventory`` (see the module docstring).
 
     The model (and checkpoint) are loaded here first, so that a bad file fails before any
-    worker starts. ``progress`` (a tqdm bar, optional) advances by gestures. A task (a
-    recording, or part of one) running longer than ``timeout_s`` is stopped and its gestures
-    reported as skipped (not on ``cri``: one chip, driven from this process). Ctrl-C stops
-    the run and returns what finished, with the number of gestures not run.
+    worker starts; the backend is built here only when tasks may run here (no watchdog): with
+    one, every task runs in a worker and this process needs no torch. ``progress`` (a tqdm
+    bar, optional) advances by gestures. A task (a recording, or part of one) running longer
+    than ``timeout_s`` is stopped and its gestures reported as skipped (not
+    :attr:`~EvaluatorSpec.in_process`). Ctrl-C stops the run and returns what finished, with
+    the number of gestures not run.
     """
-    evaluator = init_worker(spec)
-    if spec.backend == "cri" or spec.remote:
-        workers, timeout_s = 1, None  # one chip, or one server (which does the work)
+    if spec.in_process:
+        workers, timeout_s = 1, None
+    start_workers(spec, timeout_s)
+    if timeout_s is None:
+        evaluator = init_worker(spec)
+        model, torch_model = evaluator.model, evaluator.torch_model
+    else:
+        model, torch_model = spec.files()
     started = time.perf_counter()
     tasks = plan_tasks(inventory, workers)
     run = run_pool(evaluate_task, tasks, workers=workers, initializer=init_worker, initargs=(spec,),
                    on_result=None if progress is None else (lambda outcome: progress.update(outcome.samples)),
-                   timeout_s=timeout_s)
+                   timeout_s=timeout_s, preload=spec.worker_modules)
     seconds = time.perf_counter() - started
     outcomes: list[TaskOutcome] = run.results
     results = sorted((r for o in outcomes for r in o.results), key=lambda r: (r.recording, r.segment))
     failed = [Skipped(str(task.recording), reason, samples=len(task.rows)) for task, reason in run.failed]
     skipped = list(inventory.skipped) + merge_file_skips([s for o in outcomes for s in o.skipped] + failed)
-    info = evaluator.model.info
+    info = model.info
     accuracy = info.training.get("accuracy") if isinstance(info.training.get("accuracy"), dict) else {}
     return SampleEvaluation(
         inventory.source, spec, info.class_names, info.timesteps, info.drain_steps, tuple(results), tuple(skipped),
         sum(len(task.rows) for task in run.unfinished), seconds,
         {key: accuracy[key] for key in ("split", "samples", "float", "integer") if key in accuracy},
-        None if evaluator.torch_model is None else evaluator.torch_model.phase,
+        None if torch_model is None else torch_model.phase,
         tuple(sorted({o.warning for o in outcomes if o.warning})))

@@ -12,9 +12,13 @@ stops the run at once: no task is handed out any more, the running ones get
 results are returned with the tasks that did not finish. Workers ignore SIGINT so that only
 this process decides, and they die with it even when it is killed outright (Linux
 ``PR_SET_PDEATHSIG``; elsewhere they end when their pipe closes). They are forked from a
-*fork server*, a fresh process that imports the task's module once (where the platform has
-one; else each is spawned, importing it again): a fork of this process itself could
-deadlock once torch's thread pool or any other thread has run.
+*fork server*, a fresh process that imports the task's module and the modules the caller
+names (``preload``: what the initializer imports, e.g. torch for the ``fast`` backend) once
+(where the platform has one; else each is spawned, importing them again): a fork of this
+process itself could deadlock once torch's thread pool or any other thread has run. Those
+imports are most of a pool's start-up; :func:`start_fork_server` begins them early, so that
+they overlap what this process does before its first task (``livegesture eval`` calls it
+right after reading its options).
 
 The pool is used only where it pays: ``w`` workers finish the rest sooner than one only if
 ``T > S * w / (w - 1)``, where ``T`` is the time the rest would take in one (the time per
@@ -22,11 +26,14 @@ task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`: each worker 
 task's modules and loads its model): then ``S + T / w < T`` (:func:`pool_pays`). Without a
 watchdog (``timeout_s`` None) the first tasks run in this process, timed, and the rest go to
 the workers once that pays; everything runs here when it never does. With a watchdog nothing
-runs here (a task stuck in this process could not be stopped): the first task runs, timed, in
-a single worker, and the others start only once the rule says they pay; that one worker's
-start-up (the fork server importing the task's modules: about 2 s on the development machine)
-is the watchdog's price. The rule then still charges :data:`POOL_STARTUP_S` for the others,
-though the running fork server starts them faster: it errs towards fewer workers.
+runs here (a task stuck in native code holding the GIL answers no signal and no other thread:
+only killing its process stops it, and this one must keep the others' results): the first task
+runs, timed, in a single worker, and the others start only once the rule says they pay, with
+``S`` the first worker's own start as measured (from its fork to the end of its initializer:
+what one more worker costs once the fork server runs; 0.02-0.08 s for the shipped model on the
+development machine, against 1.6-2.6 s for the fork server's own start, mostly importing
+torch). That wait for the fork server is the watchdog's price, which an early
+:func:`start_fork_server` overlaps with this process's own start.
 
 Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
 one task nor replace its worker: their only answer to a stuck task is to wait for it.
@@ -57,7 +64,8 @@ SHUTDOWN_GRACE_S = 1.0
 PR_SET_PDEATHSIG = 1
 """Linux prctl option: the signal a process gets when its parent dies."""
 POOL_STARTUP_S = 3.0
-"""Seconds until a pool of 2 workers that load the shipped model is ready, as
+"""Seconds until a pool of 2 workers that load the shipped model is ready (the rule without a
+watchdog, whose workers may need a fork server started from scratch), as
 ``benchmarks/bench_eval.py`` measured it when the fork server was not yet running: 2.9 s and
 5.5 s on the shared 2-core development machine (load average 5-7), with the ``concurrent.futures``
 pool this module's workers replaced, which start the same way (fork server, model load). The lower figure:
@@ -126,25 +134,43 @@ def _worker_main(conn: Connection, function: Callable[[Any], Any], initializer: 
             conn.send((number, False, err))
 
 
-def _context(*functions: Callable[..., object]) -> multiprocessing.context.BaseContext:
-    """The fork server, preloading the modules of ``functions``; ``spawn`` where there is none."""
+def _context(modules: Sequence[str]) -> multiprocessing.context.BaseContext:
+    """The fork server, preloading ``modules`` when it starts; ``spawn`` where there is none."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(sorted({f.__module__ for f in functions}))
+    context.set_forkserver_preload(sorted(set(modules)))
     return context
 
 
+def _modules(functions: Sequence[Callable[..., object]], preload: Sequence[str]) -> list[str]:
+    """What the fork server preloads: the modules of ``functions`` and ``preload``."""
+    return [f.__module__ for f in functions] + list(preload)
+
+
+def start_fork_server(modules: Sequence[str]) -> None:
+    """Start the fork server now, importing ``modules`` in the background (it does not wait for
+    them), so that its start overlaps this process's work until its first worker; a no-op where
+    there is no fork server, or when one runs already (it keeps the modules it was started with:
+    a worker then imports what is missing itself)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        _context(modules)
+        forkserver.ensure_running()
+
+
 class _Worker:
-    """One worker process, its end of the pipe, whether it has initialised, and the task it
-    runs (number, start time): the watchdog's clock starts with the task, not with the worker."""
+    """One worker process, its end of the pipe, whether it has initialised, how long that took
+    from its fork (``start_s``), and the task it runs (number, start time): the watchdog's clock
+    starts with the task, not with the worker."""
 
     def __init__(self, context: multiprocessing.context.BaseContext, args: tuple) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, *args), daemon=True)
-        self.process.start()
+        self.process.start()  # returns once the fork server has forked it
+        self.forked = time.monotonic()
         child.close()
         self.ready = False
+        self.start_s = 0.0
         self.task: tuple[int, float] | None = None
 
     def give(self, number: int, task: object) -> None:
@@ -164,6 +190,7 @@ class _Worker:
         if not ok:
             raise error
         self.ready = True
+        self.start_s = time.monotonic() - self.forked
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -178,7 +205,7 @@ def startup_seconds(function: Callable[..., object], initializer: Callable[..., 
     every one has initialised (``benchmarks/bench_eval.py``): what :data:`POOL_STARTUP_S` stands for
     when the fork server is not running yet; far less once it runs (it keeps the imports)."""
     started = time.perf_counter()
-    context = _context(function, initializer)
+    context = _context(_modules((function, initializer), ()))
     pool = [_Worker(context, (function, initializer, initargs)) for _ in range(workers)]
     try:
         for worker in pool:
@@ -192,12 +219,13 @@ def startup_seconds(function: Callable[..., object], initializer: Callable[..., 
 def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int,
              initializer: Callable[..., None], initargs: tuple = (),
              on_result: Callable[[Result], None] | None = None,
-             timeout_s: float | None = None) -> PoolRun[Task, Result]:
+             timeout_s: float | None = None, preload: Sequence[str] = ()) -> PoolRun[Task, Result]:
     """Run ``function`` (a module-level function) over ``tasks`` in up to ``workers`` processes, as many
     as pay (see the module docstring), and in this process while ``timeout_s`` is None.
 
     ``on_result`` is called in this process with each result as it arrives (progress bars);
-    ``timeout_s`` is the watchdog's limit per task (None: none).
+    ``timeout_s`` is the watchdog's limit per task (None: none); ``preload``: modules the fork
+    server imports besides ``function``'s and ``initializer``'s (see :func:`start_fork_server`).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -210,14 +238,15 @@ def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, worke
             on_result(result)
 
     pending = deque(enumerate(tasks))
+    modules = _modules((function, initializer), preload)
     try:
         if timeout_s is None and pending:
             _run_here(function, pending, workers, initializer, initargs, finish)
             if pending:  # the workers pay: all of them start at once
-                _run_processes(function, pending, min(workers, len(pending)), min(workers, len(pending)),
+                _run_processes(modules, pending, min(workers, len(pending)), min(workers, len(pending)),
                                (function, initializer, initargs), None, finish, failed)
         elif pending:
-            _run_processes(function, pending, 1, min(workers, len(pending)), (function, initializer, initargs),
+            _run_processes(modules, pending, 1, min(workers, len(pending)), (function, initializer, initargs),
                            timeout_s, finish, failed)
     except KeyboardInterrupt:
         pass  # keep what finished
@@ -240,13 +269,15 @@ def _run_here(function: Callable, pending: deque, workers: int, initializer: Cal
             return
 
 
-def _run_processes(function: Callable, pending: deque, first: int, most: int, args: tuple,
+def _run_processes(modules: Sequence[str], pending: deque, first: int, most: int, args: tuple,
                    timeout_s: float | None, finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
     """Run the ``pending`` tasks in ``first`` workers, grown to ``most`` once the time per finished task
-    says they pay (:func:`pool_pays`); each task watched for ``timeout_s``."""
-    context = _context(function, args[1])
+    says they pay (:func:`pool_pays`, charging the measured start of a worker); each task watched for
+    ``timeout_s``."""
+    context = _context(modules)
     pool = [_Worker(context, args) for _ in range(first)]
     finished_s, finished = 0.0, 0
+    start_s = 0.0  # the longest start of a worker so far: what one more costs
 
     def receive(worker: _Worker) -> None:
         nonlocal finished_s, finished
@@ -261,7 +292,7 @@ def _run_processes(function: Callable, pending: deque, first: int, most: int, ar
     try:
         while pending or any(w.task for w in pool):
             wanted = min(most, len(pending))
-            if finished and len(pool) < wanted and pool_pays(finished_s / finished * len(pending), wanted):
+            if finished and len(pool) < wanted and pool_pays(finished_s / finished * len(pending), wanted, start_s):
                 pool += [_Worker(context, args) for _ in range(wanted - len(pool))]
             for worker in pool:
                 if worker.ready and worker.task is None and pending:
@@ -275,6 +306,7 @@ def _run_processes(function: Callable, pending: deque, first: int, most: int, ar
                 if not worker.ready:
                     if worker.conn in ready or worker.process.sentinel in ready:
                         worker.started()
+                        start_s = max(start_s, worker.start_s)
                     continue
                 if worker.task is None:
                     continue
