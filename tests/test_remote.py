@@ -4,6 +4,7 @@ bad clients, a server restart, the settings field and Ctrl-C. Every server here 
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -19,16 +20,19 @@ import zmq
 from livegesture.backends.testing import random_network
 from livegesture.events import make_events
 from livegesture.pipeline.engine import decide_stream, make_engine
+from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.runner import Pipeline
 from livegesture.pipeline.remote.client import RemoteEngine
 from livegesture.pipeline.remote.protocol import (
+    MAX_FRAMES_PER_MESSAGE,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     TOKEN_USER,
+    ProtocolError,
     RemoteError,
     encode,
     pack_frame,
-    unpack_frame,
+    unpack_frames,
 )
 from livegesture.pipeline.remote.server import Server
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
@@ -114,11 +118,27 @@ def serving(network, token_file):
         server.stop()
 
 
-def test_packed_frame_round_trip_and_size():
-    frame = (np.random.default_rng(0).random((2, 63, 63)) < 0.3).astype(np.uint8)
-    bits = pack_frame(frame)
-    assert len(bits) == 993  # 7,938 pixels, 8 to a byte
-    assert np.array_equal(unpack_frame(bits, (2, 63, 63)), frame)
+def test_packed_frames_round_trip_in_order_and_size():
+    data = (np.random.default_rng(0).random((3, 2, 63, 63)) < 0.3).astype(np.uint8)
+    bits = [pack_frame(d) for d in data]
+    assert [len(b) for b in bits] == [993] * 3  # 7,938 pixels, 8 to a byte
+    header = {"type": "frames", "frames": [[7, 100, 110], [8, 110, 120], [9, 120, 130]]}
+    frames = unpack_frames(header, b"".join(bits), (2, 63, 63))
+    assert [(f.index, f.t_first_us, f.t_last_us) for f in frames] == [(7, 100, 110), (8, 110, 120), (9, 120, 130)]
+    assert all(np.array_equal(f.data, d) for f, d in zip(frames, data))
+
+
+@pytest.mark.parametrize(("fields", "size", "problem"), [
+    ([[0, 0, 0]] * (MAX_FRAMES_PER_MESSAGE + 1), 993 * (MAX_FRAMES_PER_MESSAGE + 1),
+     f"1 to {MAX_FRAMES_PER_MESSAGE} frames in a message, got {MAX_FRAMES_PER_MESSAGE + 1}"),
+    ([], 0, "got 0"),
+    ([[0, 0]], 993, "each frame must be [index, t_first_us, t_us]"),
+    ([[0, 0, True]], 993, "each frame must be [index, t_first_us, t_us]"),
+    ([[0, 0, 0], [1, 0, 0]], 993, "1986 bytes of packed bits expected for 2 frame(s)"),
+])
+def test_a_frames_message_with_too_many_frames_or_the_wrong_size_is_refused(fields, size, problem):
+    with pytest.raises(ProtocolError, match=re.escape(problem)):
+        unpack_frames({"type": "frames", "frames": fields}, b"\0" * size, (2, 63, 63))
 
 
 @pytest.mark.parametrize("mode", ["periodic", "staggered"])
@@ -130,6 +150,26 @@ def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network
     remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
     assert len(local) >= 10 and same_decisions(remote, local)
 
+
+def test_frames_held_back_go_in_batches_in_order_and_decide_as_the_local_pipeline(network, serving, monkeypatch):
+    """A window of 2 frames in flight makes the desk hold frames back and send them several to a
+    message; the lossless decisions still equal the local ones, window for window."""
+    monkeypatch.setattr("livegesture.pipeline.remote.server.WINDOW_FRAMES", 2)
+    server = serving()
+    batches = event_batches()
+    chosen = settings(mode="staggered")
+    local = list(decide_stream(batches, SIZE, network, chosen))
+    remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
+    assert len(local) >= 10 and same_decisions(remote, local)
+    deadline = time.monotonic() + REPLY_S
+    while not any("said bye" in line for line in server.lines):
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.01)
+    frames, messages = (int(n.replace(",", "")) for n in
+                        re.search(r"after ([\d,]+) frames in ([\d,]+) messages", server.lines[-1]).groups())
+    builder = FrameBuilder(SIZE, chosen)
+    assert frames == sum(len(builder.push(batch)) for batch in batches)  # every frame stepped once
+    assert messages <= frames / 2, f"{frames} frames in {messages} messages: not batched"
 
 @pytest.mark.parametrize("rate", [0.0, 6_000.0])  # off, and the server's own default: the desk's value counts
 def test_the_server_applies_the_quiet_scene_gate_as_the_local_engine(network, serving, rate):
@@ -185,8 +225,8 @@ def answer(socket: zmq.Socket) -> dict:
     return json.loads(socket.recv_multipart()[0])
 
 
-def frame_header(session: str) -> dict:
-    return {"type": "frame", "session": session, "seq": 0, "index": 0, "t_first_us": 0, "t_us": 0}
+def frame_header(session: str, count: int = 1) -> dict:
+    return {"type": "frames", "session": session, "seq": 0, "frames": [[k, 0, 0] for k in range(count)]}
 
 
 def hello(network) -> dict:
@@ -220,7 +260,7 @@ def test_a_bad_message_gets_an_error_and_ends_only_that_session(network, serving
     assert any(problem in line for line in server.lines)
 
 
-def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serving):
+def test_a_frame_of_the_wrong_size_too_many_frames_and_a_foreign_model_are_refused(network, serving):
     server = serving()
     socket = raw_client(server.address)
     socket.send_multipart(encode({**hello(network), "num_outputs": 3}))
@@ -229,6 +269,11 @@ def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serv
     session = answer(socket)["session"]
     socket.send_multipart(encode(frame_header(session), b"\0" * 5))
     assert "993 bytes of packed bits expected" in answer(socket)["message"]
+    socket.send_multipart(encode(hello(network)))
+    session = answer(socket)["session"]
+    count = MAX_FRAMES_PER_MESSAGE + 1  # within the size limit, beyond the frames limit
+    socket.send_multipart(encode(frame_header(session, count), pack_frame(np.ones((2, 63, 63))) * count))
+    assert f"1 to {MAX_FRAMES_PER_MESSAGE} frames in a message" in answer(socket)["message"]
     socket.close()
 
 

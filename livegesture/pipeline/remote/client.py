@@ -8,12 +8,15 @@ binarized frames go to the server, which runs the schedule and the running predi
 
 **Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
 far; many frames are in flight, so the frame rate does not depend on the round-trip time
-(``benchmarks/bench_remote.py``). ``push`` waits for answers when the server's window of
-frames is in flight, or when the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
+(``benchmarks/bench_remote.py``). The desk holds frames back while the server's window of
+frames is in flight, or while the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
 longer than the quickest round trip seen (frames are queueing at a server slower than the
-source): the server's queue, hence the added latency, stays within that budget, and the live
-pipeline's frame queue upstream drops its oldest frames instead; a lossless replay waits.
-:meth:`flush` waits for the last answers.
+source), and sends those it held in one message when that ends (a frame arriving at an idle
+server goes alone, at once); ``push`` waits only when it holds :data:`BATCH_FRAMES`. So the
+server's queue, hence the added latency, stays within that budget and those frames, the live
+pipeline's frame queue upstream drops its oldest frames instead, a lossless replay waits, and a
+server slower than the source gets one message per :data:`BATCH_FRAMES` frames.
+:meth:`flush` sends what is held and waits for the last answers.
 
 **Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
 :data:`REPLY_TIMEOUT_S` while frames are in flight, or when the server does not know the
@@ -40,7 +43,7 @@ from livegesture.pipeline.engine import StepStats
 from livegesture.pipeline.remote.protocol import (
     BYE,
     ERROR,
-    FRAME,
+    FRAMES,
     HELLO,
     NO_SESSION,
     RESET,
@@ -52,6 +55,7 @@ from livegesture.pipeline.remote.protocol import (
     decode,
     default_token_file,
     encode,
+    frame_fields,
     pack_frame,
     read_token,
     schedule_settings,
@@ -70,6 +74,9 @@ QUEUE_BUDGET_S = 0.050
 """Queueing at the server beyond which the desk stops sending: enough frames' work that the
 server never idles, also through the scheduling delays of a busy machine (20 ms cost 5-10 % of
 the throughput in ``bench_remote.py``), and a decision is at most this much later for it."""
+BATCH_FRAMES = 8
+"""Frames the desk holds back at most (sent as one message): a message per frame costs both
+sides a wake-up of their ZeroMQ I/O thread; 8 frames keep what the desk adds to the queue small."""
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
 """ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
 SERVER_TYPES = (WELCOME, STEPPED, ERROR)
@@ -107,6 +114,8 @@ class RemoteEngine:
         self._window = 1
         self._in_flight: deque[tuple[int, float]] = deque()
         """(seq, time sent) of the frames not answered yet, oldest first."""
+        self._held: list[tuple[list[int], bytes]] = []
+        """(header fields, packed bits) of the frames pushed and not sent yet, oldest first."""
         self._quickest: float | None = None
         """The quickest round trip of a frame seen in this session (link and one step)."""
         self._seq = 0
@@ -162,43 +171,41 @@ class RemoteEngine:
     def reset(self) -> None:
         """Clear every membrane on the server and restart the schedule (in order with the frames)."""
         if self._session is not None:
+            if self._held:
+                self._send_held()
             self._send({"type": RESET, "session": self._session, "settings": schedule_settings(self._settings)})
 
     def push(self, frame: Frame) -> list[Decision]:
         """Send ``frame``; the decisions answered since the previous call (for earlier frames)."""
         self._local["frames"] += 1
         self._service(0)
-        while self._session is not None and self._must_wait():
-            self._service(self._wait_left())
         if self._session is None:
             self._local["frames_lost"] += 1
-        else:
-            header = {"type": FRAME, "session": self._session, "seq": self._seq, "index": frame.index,
-                      "t_first_us": frame.t_first_us, "t_us": frame.t_last_us}
-            if self._send(header, pack_frame(frame.data)):
-                if not self._in_flight:
-                    self._last_progress = time.monotonic()
-                self._in_flight.append((self._seq, time.monotonic()))
-                self._seq += 1
-            else:
-                self._lost(f"the link to {self.address} is down")
-                self._local["frames_lost"] += 1
+            return self._take()
+        self._held.append((frame_fields(frame), pack_frame(frame.data)))
+        while self._session is not None and len(self._held) >= BATCH_FRAMES and self._must_wait():
+            self._service(self._wait_left())
+        self._send_when_due()
         return self._take()
 
     def flush(self) -> list[Decision]:
-        """Wait for the answers to every frame in flight (or for the link to count as lost)."""
-        while self._session is not None and self._in_flight:
-            self._service(self._wait_left())
+        """Send the frames held back and wait for the answers to every frame (or for the link to
+        count as lost)."""
+        while self._session is not None and (self._in_flight or self._held):
+            self._service(0 if self._send_when_due() else self._wait_left())
         return self._take()
 
     @property
     def awaiting_answers(self) -> bool:
-        """Frames are in flight: their decisions arrive between pushes (see :meth:`take_answers`)."""
-        return bool(self._in_flight)
+        """Frames are held back or in flight: their decisions arrive between pushes (see
+        :meth:`take_answers`)."""
+        return bool(self._in_flight or self._held)
 
     def take_answers(self) -> list[Decision]:
-        """The decisions answered since the previous call, without waiting."""
+        """The decisions answered since the previous call (sending the frames held back if they
+        are due), without waiting."""
         self._service(0)
+        self._send_when_due()
         return self._take()
 
     def take_notices(self) -> list[str]:
@@ -231,6 +238,27 @@ class RemoteEngine:
         except self._zmq.Again:  # IMMEDIATE: no connection to queue on
             return False
         return True
+
+    def _send_when_due(self) -> bool:
+        """Send the frames held back unless the desk must wait; whether it sent."""
+        if self._session is None or not self._held or self._must_wait():
+            return False
+        self._send_held()
+        return True
+
+    def _send_held(self) -> None:
+        """The frames held back, in one message."""
+        held, self._held = self._held, []
+        header = {"type": FRAMES, "session": self._session, "seq": self._seq, "frames": [f for f, _ in held]}
+        if self._send(header, b"".join(bits for _, bits in held)):
+            now = time.monotonic()
+            if not self._in_flight:
+                self._last_progress = now
+            self._in_flight.extend((self._seq + k, now) for k in range(len(held)))
+            self._seq += len(held)
+        else:
+            self._lost(f"the link to {self.address} is down")
+            self._local["frames_lost"] += len(held)
 
     def _take(self) -> list[Decision]:
         decisions, self._decisions = self._decisions, []
@@ -330,9 +358,10 @@ class RemoteEngine:
                                  "membranes cleared")
 
     def _lost(self, reason: str) -> None:
-        lost = len(self._in_flight)
+        lost = len(self._in_flight) + len(self._held)
         self._local["frames_lost"] += lost
         self._in_flight.clear()
+        self._held.clear()
         self._session = None
         self._next_hello = 0.0
         self._notices.append(f"{reason}; {lost} frame{'s' if lost != 1 else ''} in flight lost; reconnecting")
