@@ -4,6 +4,7 @@ bad clients, a server restart, the settings field and Ctrl-C. Every server here 
 from __future__ import annotations
 
 import json
+import math
 import re
 import os
 import signal
@@ -434,6 +435,29 @@ def push_frames(engine, count: int, start: int = 0) -> tuple[list, float, int]:
         decisions += engine.push(push_frame(k))
         most = max(most, engine.in_flight)
     return decisions + engine.flush(), time.perf_counter() - began, most
+
+
+def test_the_frames_in_flight_fill_the_round_trip_and_the_queue_budget_not_the_whole_window(network, serving,
+                                                                                           monkeypatch):
+    """A server taking 5 ms a frame: the desk keeps about (round trip + 50 ms) / 5 ms frames in
+    flight (plus a batch it held back), not the server's window of 128 (the 60 frames at once)."""
+    from livegesture.pipeline.engine import PredictionEngine
+    from livegesture.pipeline.remote.client import BATCH_FRAMES, QUEUE_BUDGET_S
+
+    step = PredictionEngine._step
+
+    def slow_step(self, backend, inputs):
+        time.sleep(0.005)
+        return step(self, backend, inputs)
+
+    monkeypatch.setattr(PredictionEngine, "_step", slow_step)  # the server's engine: the desk's is remote
+    server = serving()
+    with make_engine(network, settings(remote=server.address)) as engine:
+        push_frames(engine, 8)  # the round trip and the server's time per frame known
+        decisions, _, most = push_frames(engine, 60, start=8)
+    assert len(decisions) == 15
+    at_most = math.ceil((0.005 + QUEUE_BUDGET_S) / 0.005) + BATCH_FRAMES  # the quickest round trip >= one step
+    assert 8 <= most <= at_most, f"{most} frames in flight (expected 8 to {at_most})"
 
 
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):

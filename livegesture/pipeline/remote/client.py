@@ -8,14 +8,15 @@ binarized frames go to the server, which runs the schedule and the running predi
 
 **Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
 far; many frames are in flight, so the frame rate does not depend on the round-trip time
-(``benchmarks/bench_remote.py``). The desk holds frames back while the server's window of
-frames is in flight, or while the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
-longer than the quickest round trip seen (frames are queueing at a server slower than the
-source), and sends those it held in one message when that ends (a frame arriving at an idle
-server goes alone, at once); ``push`` waits only when it holds :data:`BATCH_FRAMES`. So the
-server's queue, hence the added latency, stays within that budget and those frames, the live
-pipeline's frame queue upstream drops its oldest frames instead, a lossless replay waits, and a
-server slower than the source gets one message per :data:`BATCH_FRAMES` frames.
+(``benchmarks/bench_remote.py``). The frames in flight are at most those that fill the quickest
+round trip seen and :data:`QUEUE_BUDGET_S` of the server's work (the round trip times the
+server's frame rate, from its median time per frame; at most the window the server grants).
+Beyond that the desk holds frames back and sends those it held in one message when answers
+make room (a frame for a server that keeps up goes alone, at once); ``push`` waits only when
+it holds :data:`BATCH_FRAMES`. So the server's queue, hence the added latency, stays within
+that budget and those frames, the live pipeline's frame queue upstream drops its oldest frames
+instead, a lossless replay waits, and a server slower than the source gets one message per
+:data:`BATCH_FRAMES` frames.
 :meth:`flush` sends what is held and waits for the last answers.
 
 **Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
@@ -30,6 +31,7 @@ says that too. A wrong token, a busy server or another protocol version is a
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import deque
@@ -71,9 +73,9 @@ RETRY_S = 0.5
 LINK_POLL_S = 0.02
 """Interval between tries to send a hello while there is no TCP link yet."""
 QUEUE_BUDGET_S = 0.050
-"""Queueing at the server beyond which the desk stops sending: enough frames' work that the
-server never idles, also through the scheduling delays of a busy machine (20 ms cost 5-10 % of
-the throughput in ``bench_remote.py``), and a decision is at most this much later for it."""
+"""The server's work queued beyond the round trip, at most: enough that the server never idles,
+also through the scheduling delays of a busy machine (20 ms cost 5-10 % of the throughput in
+``bench_remote.py``), and a decision is at most this much later for it."""
 BATCH_FRAMES = 8
 """Frames the desk holds back at most (sent as one message): a message per frame costs both
 sides a wake-up of their ZeroMQ I/O thread; 8 frames keep what the desk adds to the queue small."""
@@ -125,6 +127,8 @@ class RemoteEngine:
         self._notices: list[str] = []
         self._counters: dict[str, int] = {}
         self._timing = (0.0, 0.0)
+        self._frame_s = 0.0
+        """The server's median time per frame (0 until it says)."""
         self._local = {"frames": 0, "decisions": 0, "frames_lost": 0}
         self.server_backend = ""
         try:
@@ -266,12 +270,15 @@ class RemoteEngine:
         return decisions
 
     def _must_wait(self) -> bool:
-        """The window is full, or the oldest frame in flight is queueing beyond the budget."""
-        if len(self._in_flight) >= self._window:
-            return True
-        if not self._in_flight or self._quickest is None:
-            return False
-        return time.monotonic() - self._in_flight[0][1] > self._quickest + QUEUE_BUDGET_S
+        """As many frames are in flight as :meth:`_frames_in_flight_at_most`."""
+        return len(self._in_flight) >= self._frames_in_flight_at_most()
+
+    def _frames_in_flight_at_most(self) -> int:
+        """The frames that fill the quickest round trip and :data:`QUEUE_BUDGET_S` at the server's
+        median time per frame, within the server's window (the window while either is unknown)."""
+        if self._quickest is None or self._frame_s <= 0:
+            return self._window
+        return max(1, min(self._window, math.ceil((self._quickest + QUEUE_BUDGET_S) / self._frame_s)))
 
     def _wait_left(self) -> float:
         return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
@@ -344,6 +351,7 @@ class RemoteEngine:
                 self._decisions.extend(decision_from_wire(d) for d in header["decisions"])
                 self._counters = dict(header["counters"])
                 self._timing = (float(header["step_ms"]), float(header["frame_ms"]))
+                self._frame_s = float(header["median_frame_ms"]) / 1e3
         # anything else answers a session or frame already given up: ignored
 
     def _welcome(self, header: dict[str, Any]) -> None:

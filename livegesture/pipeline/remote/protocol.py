@@ -17,7 +17,7 @@ several back: one message, one wake-up of each side's ZeroMQ I/O thread and one 
 all); ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
 
 server -> desk: ``welcome`` {session, backend, model, input_shape, num_outputs, class_names,
-window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms]}
+window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms, median_frame_ms]}
 acknowledging frames ``seq .. seq + count - 1``, in order (the decisions they completed);
 ``error`` {message, fatal, session?}. A fatal error ends the session (the desk closes its
 socket); ``no-session`` (the server does not know the session: it restarted) asks for a hello.

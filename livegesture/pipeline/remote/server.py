@@ -276,7 +276,8 @@ class Server:
         if decisions:
             stats = session.engine.step_stats
             answer.update(decisions=[decision_to_wire(d) for d in decisions], counters=session.engine.backend_counters,
-                          step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms)
+                          step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms,
+                          median_frame_ms=session.engine.median_frame_ms)
         session.unanswered.clear()
         self._send(identity, answer)
 
