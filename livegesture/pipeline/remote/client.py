@@ -6,16 +6,17 @@ evaluation run unchanged (:func:`~livegesture.pipeline.engine.make_engine` picks
 ``settings.remote`` is set). Camera, integrator and window stay at the desk; only the packed
 binarized frames go to the server, which runs the schedule and the running prediction.
 
-**Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
-far; many frames are in flight, so the frame rate does not depend on the round-trip time
-(``benchmarks/bench_remote.py``). The frames in flight are at most those that fill the quickest
-round trip seen and :data:`QUEUE_BUDGET_S` of the server's work (the round trip times the
-server's frame rate, from its median time per frame; at most the window the server grants).
-Beyond that the desk holds frames back and sends those it held in one message when answers
-make room (a frame for a server that keeps up goes alone, at once); ``push`` waits only when
-it holds :data:`BATCH_FRAMES`. So the server's queue, hence the added latency, stays within
-that budget and those frames, the live pipeline's frame queue upstream drops its oldest frames
-instead, a lossless replay waits, and a server slower than the source gets one message per
+**Pipelined.** ``push`` hands the frame over and returns at once with the decisions answered
+so far; many frames are in flight, so the frame rate does not depend on the round-trip time
+(``benchmarks/bench_remote.py``). A frame for a server that keeps up goes at once, alone. The
+desk holds frames back, to send them together in one message, while the frames in flight fill
+the quickest round trip seen and :data:`QUEUE_BUDGET_S` of the server's work (the round trip
+times the server's frame rate, from its median time per frame; at most the window the server
+grants), and while it holds fewer than :data:`BATCH_FRAMES` and at least as many queue at the
+server (they would wait there too); ``push`` waits only when it holds :data:`BATCH_FRAMES` and
+the window is full. So the server's queue, hence the added latency, stays within that budget
+and those frames; the live pipeline's frame queue upstream drops its oldest frames instead; a
+lossless replay waits; and a server slower than the source gets a message per
 :data:`BATCH_FRAMES` frames.
 :meth:`flush` sends what is held and waits for the last answers.
 
@@ -196,7 +197,10 @@ class RemoteEngine:
         """Send the frames held back and wait for the answers to every frame (or for the link to
         count as lost)."""
         while self._session is not None and (self._in_flight or self._held):
-            self._service(0 if self._send_when_due() else self._wait_left())
+            if self._held and not self._must_wait():
+                self._send_held()
+            else:
+                self._service(self._wait_left())
         return self._take()
 
     @property
@@ -243,12 +247,14 @@ class RemoteEngine:
             return False
         return True
 
-    def _send_when_due(self) -> bool:
-        """Send the frames held back unless the desk must wait; whether it sent."""
+    def _send_when_due(self) -> None:
+        """Send the frames held back unless the desk must wait, or unless they are fewer than
+        :data:`BATCH_FRAMES` and the server has that many queued: they would wait there too."""
         if self._session is None or not self._held or self._must_wait():
-            return False
+            return
+        if len(self._held) < BATCH_FRAMES and self._queued_at_server() >= BATCH_FRAMES:
+            return
         self._send_held()
-        return True
 
     def _send_held(self) -> None:
         """The frames held back, in one message."""
@@ -279,6 +285,13 @@ class RemoteEngine:
         if self._quickest is None or self._frame_s <= 0:
             return self._window
         return max(1, min(self._window, math.ceil((self._quickest + QUEUE_BUDGET_S) / self._frame_s)))
+
+    def _queued_at_server(self) -> int:
+        """The frames in flight beyond those the quickest round trip holds at the server's median
+        time per frame: those queueing at the server (0 while either is unknown)."""
+        if self._quickest is None or self._frame_s <= 0:
+            return 0
+        return len(self._in_flight) - math.ceil(self._quickest / self._frame_s)
 
     def _wait_left(self) -> float:
         return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
