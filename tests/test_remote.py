@@ -152,6 +152,17 @@ def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network
     assert len(local) >= 10 and same_decisions(remote, local)
 
 
+def frames_and_messages(server: Running) -> tuple[int, int]:
+    """The frames and messages of the session the (only) desk ended by saying bye, from the server's log."""
+    deadline = time.monotonic() + REPLY_S
+    while not any("said bye" in line for line in server.lines):
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.01)
+    line = next(line for line in server.lines if "said bye" in line)
+    found = re.search(r"after ([\d,]+) frames in ([\d,]+) messages", line)
+    return int(found[1].replace(",", "")), int(found[2].replace(",", ""))
+
+
 def test_frames_held_back_go_in_batches_in_order_and_decide_as_the_local_pipeline(network, serving, monkeypatch):
     """A window of 2 frames in flight makes the desk hold frames back and send them several to a
     message; the lossless decisions still equal the local ones, window for window."""
@@ -162,12 +173,7 @@ def test_frames_held_back_go_in_batches_in_order_and_decide_as_the_local_pipelin
     local = list(decide_stream(batches, SIZE, network, chosen))
     remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
     assert len(local) >= 10 and same_decisions(remote, local)
-    deadline = time.monotonic() + REPLY_S
-    while not any("said bye" in line for line in server.lines):
-        assert time.monotonic() < deadline, server.lines
-        time.sleep(0.01)
-    frames, messages = (int(n.replace(",", "")) for n in
-                        re.search(r"after ([\d,]+) frames in ([\d,]+) messages", server.lines[-1]).groups())
+    frames, messages = frames_and_messages(server)
     builder = FrameBuilder(SIZE, chosen)
     assert frames == sum(len(builder.push(batch)) for batch in batches)  # every frame stepped once
     assert messages <= frames / 2, f"{frames} frames in {messages} messages: not batched"
@@ -440,7 +446,8 @@ def push_frames(engine, count: int, start: int = 0) -> tuple[list, float, int]:
 def test_the_frames_in_flight_fill_the_round_trip_and_the_queue_budget_not_the_whole_window(network, serving,
                                                                                            monkeypatch):
     """A server taking 5 ms a frame: the desk keeps about (round trip + 50 ms) / 5 ms frames in
-    flight (plus a batch it held back), not the server's window of 128 (the 60 frames at once)."""
+    flight (plus a batch it held back), not the server's window of 128 (the frames at once), and
+    sends what it holds back a batch at a time, not a frame whenever an answer makes room."""
     from livegesture.pipeline.engine import PredictionEngine
     from livegesture.pipeline.remote.client import BATCH_FRAMES, QUEUE_BUDGET_S
 
@@ -454,10 +461,12 @@ def test_the_frames_in_flight_fill_the_round_trip_and_the_queue_budget_not_the_w
     server = serving()
     with make_engine(network, settings(remote=server.address)) as engine:
         push_frames(engine, 8)  # the round trip and the server's time per frame known
-        decisions, _, most = push_frames(engine, 60, start=8)
-    assert len(decisions) == 15
+        decisions, _, most = push_frames(engine, 200, start=8)
+    assert len(decisions) == 50
     at_most = math.ceil((0.005 + QUEUE_BUDGET_S) / 0.005) + BATCH_FRAMES  # the quickest round trip >= one step
     assert 8 <= most <= at_most, f"{most} frames in flight (expected 8 to {at_most})"
+    frames, messages = frames_and_messages(server)
+    assert frames == 208 and frames / messages >= BATCH_FRAMES / 2, f"{frames} frames in {messages} messages"
 
 
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
