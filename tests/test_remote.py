@@ -299,6 +299,38 @@ def test_an_unauthenticated_desk_is_refused_with_a_clear_error(network, serving,
     socket.close()
 
 
+def test_a_desk_meeting_a_server_of_another_protocol_version_is_told_so_in_one_line(network, token_file):
+    """A server of protocol version 1 refuses the desk's hello in its own version: the desk says which."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    context = zmq.Context()
+    authenticator = ThreadAuthenticator(context)
+    authenticator.start()
+    authenticator.configure_plain(domain="*", passwords={TOKEN_USER.decode(): TOKEN})
+    old = context.socket(zmq.ROUTER)
+    old.plain_server = True
+    old.setsockopt(zmq.LINGER, 0)
+    port = old.bind_to_random_port("tcp://127.0.0.1")
+
+    def refuse() -> None:
+        if old.poll(int(REPLY_S * 1000)):
+            identity, *_ = old.recv_multipart()
+            error = {"v": 1, "type": "error", "fatal": True, "message": "protocol version 2, this side speaks 1"}
+            old.send_multipart([identity, json.dumps(error).encode()])
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProtocolError, match=f"protocol version 1, this side speaks {PROTOCOL_VERSION}: install "
+                                                "the same livegesture version"):
+            RemoteEngine(network, settings(remote=f"127.0.0.1:{port}"))
+    finally:
+        thread.join(REPLY_S)
+        old.close()
+        authenticator.stop()
+        context.term()
+
+
 def test_no_server_is_a_one_line_error(network, token_file, monkeypatch):
     monkeypatch.setattr("livegesture.pipeline.remote.client.CONNECT_TIMEOUT_S", 0.5)
     with pytest.raises(RemoteError, match=r"no answer from 127.0.0.1:1 within 0.5 s: is `livegesture serve` running"):
