@@ -213,3 +213,23 @@ def test_a_quiet_scene_says_no_gesture_at_once_and_in_its_windows():
     replayed = replay_policy(gated, base.replace(min_event_rate=500.0), 11)
     assert [(d.label, d.t_us, d.quiet, d.window) for d in replayed] == [(d.label, d.t_us, d.quiet, d.window)
                                                                          for d in gated]
+
+
+def test_the_median_frame_time_is_not_swayed_by_a_slow_first_frame(network, monkeypatch):
+    import time
+
+    step, calls = PredictionEngine._step, []
+
+    def first_slow(self, backend, inputs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.2)
+        return step(self, backend, inputs)
+
+    monkeypatch.setattr(PredictionEngine, "_step", first_slow)
+    data = random_frames(np.random.default_rng(3), SHAPE, 9, density=0.08)
+    with PredictionEngine(network, settings(clear_every=100)) as engine:
+        for frame in as_frames(data):
+            engine.push(frame)
+        assert engine.step_stats.mean_frame_ms > 200 / 9
+        assert engine.median_frame_ms < 20  # the other 8 frames: one quick step each

@@ -4,6 +4,8 @@ bad clients, a server restart, the settings field and Ctrl-C. Every server here 
 from __future__ import annotations
 
 import json
+import math
+import re
 import os
 import signal
 import subprocess
@@ -19,16 +21,19 @@ import zmq
 from livegesture.backends.testing import random_network
 from livegesture.events import make_events
 from livegesture.pipeline.engine import decide_stream, make_engine
+from livegesture.pipeline.frames import FrameBuilder
 from livegesture.pipeline.runner import Pipeline
 from livegesture.pipeline.remote.client import RemoteEngine
 from livegesture.pipeline.remote.protocol import (
+    MAX_FRAMES_PER_MESSAGE,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     TOKEN_USER,
+    ProtocolError,
     RemoteError,
     encode,
     pack_frame,
-    unpack_frame,
+    unpack_frames,
 )
 from livegesture.pipeline.remote.server import Server
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
@@ -114,11 +119,27 @@ def serving(network, token_file):
         server.stop()
 
 
-def test_packed_frame_round_trip_and_size():
-    frame = (np.random.default_rng(0).random((2, 63, 63)) < 0.3).astype(np.uint8)
-    bits = pack_frame(frame)
-    assert len(bits) == 993  # 7,938 pixels, 8 to a byte
-    assert np.array_equal(unpack_frame(bits, (2, 63, 63)), frame)
+def test_packed_frames_round_trip_in_order_and_size():
+    data = (np.random.default_rng(0).random((3, 2, 63, 63)) < 0.3).astype(np.uint8)
+    bits = [pack_frame(d) for d in data]
+    assert [len(b) for b in bits] == [993] * 3  # 7,938 pixels, 8 to a byte
+    header = {"type": "frames", "frames": [[7, 100, 110], [8, 110, 120], [9, 120, 130]]}
+    frames = unpack_frames(header, b"".join(bits), (2, 63, 63))
+    assert [(f.index, f.t_first_us, f.t_last_us) for f in frames] == [(7, 100, 110), (8, 110, 120), (9, 120, 130)]
+    assert all(np.array_equal(f.data, d) for f, d in zip(frames, data))
+
+
+@pytest.mark.parametrize(("fields", "size", "problem"), [
+    ([[0, 0, 0]] * (MAX_FRAMES_PER_MESSAGE + 1), 993 * (MAX_FRAMES_PER_MESSAGE + 1),
+     f"1 to {MAX_FRAMES_PER_MESSAGE} frames in a message, got {MAX_FRAMES_PER_MESSAGE + 1}"),
+    ([], 0, "got 0"),
+    ([[0, 0]], 993, "each frame must be [index, t_first_us, t_us]"),
+    ([[0, 0, True]], 993, "each frame must be [index, t_first_us, t_us]"),
+    ([[0, 0, 0], [1, 0, 0]], 993, "1986 bytes of packed bits expected for 2 frame(s)"),
+])
+def test_a_frames_message_with_too_many_frames_or_the_wrong_size_is_refused(fields, size, problem):
+    with pytest.raises(ProtocolError, match=re.escape(problem)):
+        unpack_frames({"type": "frames", "frames": fields}, b"\0" * size, (2, 63, 63))
 
 
 @pytest.mark.parametrize("mode", ["periodic", "staggered"])
@@ -130,6 +151,32 @@ def test_lossless_decisions_through_the_server_equal_the_local_pipelines(network
     remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
     assert len(local) >= 10 and same_decisions(remote, local)
 
+
+def frames_and_messages(server: Running) -> tuple[int, int]:
+    """The frames and messages of the session the (only) desk ended by saying bye, from the server's log."""
+    deadline = time.monotonic() + REPLY_S
+    while not any("said bye" in line for line in server.lines):
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.01)
+    line = next(line for line in server.lines if "said bye" in line)
+    found = re.search(r"after ([\d,]+) frames in ([\d,]+) messages", line)
+    return int(found[1].replace(",", "")), int(found[2].replace(",", ""))
+
+
+def test_frames_held_back_go_in_batches_in_order_and_decide_as_the_local_pipeline(network, serving, monkeypatch):
+    """A window of 2 frames in flight makes the desk hold frames back and send them several to a
+    message; the lossless decisions still equal the local ones, window for window."""
+    monkeypatch.setattr("livegesture.pipeline.remote.server.WINDOW_FRAMES", 2)
+    server = serving()
+    batches = event_batches()
+    chosen = settings(mode="staggered")
+    local = list(decide_stream(batches, SIZE, network, chosen))
+    remote = list(decide_stream(batches, SIZE, network, chosen.replace(remote=server.address)))
+    assert len(local) >= 10 and same_decisions(remote, local)
+    frames, messages = frames_and_messages(server)
+    builder = FrameBuilder(SIZE, chosen)
+    assert frames == sum(len(builder.push(batch)) for batch in batches)  # every frame stepped once
+    assert messages <= frames / 2, f"{frames} frames in {messages} messages: not batched"
 
 @pytest.mark.parametrize("rate", [0.0, 6_000.0])  # off, and the server's own default: the desk's value counts
 def test_the_server_applies_the_quiet_scene_gate_as_the_local_engine(network, serving, rate):
@@ -185,8 +232,8 @@ def answer(socket: zmq.Socket) -> dict:
     return json.loads(socket.recv_multipart()[0])
 
 
-def frame_header(session: str) -> dict:
-    return {"type": "frame", "session": session, "seq": 0, "index": 0, "t_first_us": 0, "t_us": 0}
+def frame_header(session: str, count: int = 1) -> dict:
+    return {"type": "frames", "session": session, "seq": 0, "frames": [[k, 0, 0] for k in range(count)]}
 
 
 def hello(network) -> dict:
@@ -220,7 +267,7 @@ def test_a_bad_message_gets_an_error_and_ends_only_that_session(network, serving
     assert any(problem in line for line in server.lines)
 
 
-def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serving):
+def test_a_frame_of_the_wrong_size_too_many_frames_and_a_foreign_model_are_refused(network, serving):
     server = serving()
     socket = raw_client(server.address)
     socket.send_multipart(encode({**hello(network), "num_outputs": 3}))
@@ -229,6 +276,11 @@ def test_a_frame_of_the_wrong_size_and_a_foreign_model_are_refused(network, serv
     session = answer(socket)["session"]
     socket.send_multipart(encode(frame_header(session), b"\0" * 5))
     assert "993 bytes of packed bits expected" in answer(socket)["message"]
+    socket.send_multipart(encode(hello(network)))
+    session = answer(socket)["session"]
+    count = MAX_FRAMES_PER_MESSAGE + 1  # within the size limit, beyond the frames limit
+    socket.send_multipart(encode(frame_header(session, count), pack_frame(np.ones((2, 63, 63))) * count))
+    assert f"1 to {MAX_FRAMES_PER_MESSAGE} frames in a message" in answer(socket)["message"]
     socket.close()
 
 
@@ -245,6 +297,38 @@ def test_an_unauthenticated_desk_is_refused_with_a_clear_error(network, serving,
         pass
     assert not socket.poll(500)  # ZeroMQ's handshake never let the message through
     socket.close()
+
+
+def test_a_desk_meeting_a_server_of_another_protocol_version_is_told_so_in_one_line(network, token_file):
+    """A server of protocol version 1 refuses the desk's hello in its own version: the desk says which."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    context = zmq.Context()
+    authenticator = ThreadAuthenticator(context)
+    authenticator.start()
+    authenticator.configure_plain(domain="*", passwords={TOKEN_USER.decode(): TOKEN})
+    old = context.socket(zmq.ROUTER)
+    old.plain_server = True
+    old.setsockopt(zmq.LINGER, 0)
+    port = old.bind_to_random_port("tcp://127.0.0.1")
+
+    def refuse() -> None:
+        if old.poll(int(REPLY_S * 1000)):
+            identity, *_ = old.recv_multipart()
+            error = {"v": 1, "type": "error", "fatal": True, "message": "protocol version 2, this side speaks 1"}
+            old.send_multipart([identity, json.dumps(error).encode()])
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProtocolError, match=f"protocol version 1, this side speaks {PROTOCOL_VERSION}: install "
+                                                "the same livegesture version"):
+            RemoteEngine(network, settings(remote=f"127.0.0.1:{port}"))
+    finally:
+        thread.join(REPLY_S)
+        old.close()
+        authenticator.stop()
+        context.term()
 
 
 def test_no_server_is_a_one_line_error(network, token_file, monkeypatch):
@@ -389,6 +473,32 @@ def push_frames(engine, count: int, start: int = 0) -> tuple[list, float, int]:
         decisions += engine.push(push_frame(k))
         most = max(most, engine.in_flight)
     return decisions + engine.flush(), time.perf_counter() - began, most
+
+
+def test_the_frames_in_flight_fill_the_round_trip_and_the_queue_budget_not_the_whole_window(network, serving,
+                                                                                           monkeypatch):
+    """A server taking 5 ms a frame: the desk keeps about (round trip + 50 ms) / 5 ms frames in
+    flight (plus a batch it held back), not the server's window of 128 (the frames at once), and
+    sends what it holds back a batch at a time, not a frame whenever an answer makes room."""
+    from livegesture.pipeline.engine import PredictionEngine
+    from livegesture.pipeline.remote.client import BATCH_FRAMES, QUEUE_BUDGET_S
+
+    step = PredictionEngine._step
+
+    def slow_step(self, backend, inputs):
+        time.sleep(0.005)
+        return step(self, backend, inputs)
+
+    monkeypatch.setattr(PredictionEngine, "_step", slow_step)  # the server's engine: the desk's is remote
+    server = serving()
+    with make_engine(network, settings(remote=server.address)) as engine:
+        push_frames(engine, 8)  # the round trip and the server's time per frame known
+        decisions, _, most = push_frames(engine, 200, start=8)
+    assert len(decisions) == 50
+    at_most = math.ceil((0.005 + QUEUE_BUDGET_S) / 0.005) + BATCH_FRAMES  # the quickest round trip >= one step
+    assert 8 <= most <= at_most, f"{most} frames in flight (expected 8 to {at_most})"
+    frames, messages = frames_and_messages(server)
+    assert frames == 208 and frames / messages >= BATCH_FRAMES / 2, f"{frames} frames in {messages} messages"
 
 
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):

@@ -147,6 +147,12 @@ class PredictionEngine:
                          mean_frame_ms=_mean_ms(self._timings.frames))
 
     @property
+    def median_frame_ms(self) -> float:
+        """The median time of the recent frames' pushes: what a frame typically costs, which a
+        slow first call does not sway as it does the mean."""
+        return 1e3 * float(np.median(self._timings.frames)) if self._timings.frames else 0.0
+
+    @property
     def backend_counters(self) -> dict[str, int]:
         """Every instance's backend ``stats`` summed (clock cycles and HBM accesses on CRI)."""
         total: dict[str, int] = {}

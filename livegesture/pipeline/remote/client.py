@@ -6,14 +6,19 @@ evaluation run unchanged (:func:`~livegesture.pipeline.engine.make_engine` picks
 ``settings.remote`` is set). Camera, integrator and window stay at the desk; only the packed
 binarized frames go to the server, which runs the schedule and the running prediction.
 
-**Pipelined.** ``push`` sends the frame and returns at once with the decisions answered so
-far; many frames are in flight, so the frame rate does not depend on the round-trip time
-(``benchmarks/bench_remote.py``). ``push`` waits for answers when the server's window of
-frames is in flight, or when the oldest frame in flight has waited :data:`QUEUE_BUDGET_S`
-longer than the quickest round trip seen (frames are queueing at a server slower than the
-source): the server's queue, hence the added latency, stays within that budget, and the live
-pipeline's frame queue upstream drops its oldest frames instead; a lossless replay waits.
-:meth:`flush` waits for the last answers.
+**Pipelined.** ``push`` hands the frame over and returns at once with the decisions answered
+so far; many frames are in flight, so the frame rate does not depend on the round-trip time
+(``benchmarks/bench_remote.py``). A frame for a server that keeps up goes at once, alone. The
+desk holds frames back, to send them together in one message, while the frames in flight fill
+the quickest round trip seen and :data:`QUEUE_BUDGET_S` of the server's work (the round trip
+times the server's frame rate, from its median time per frame; at most the window the server
+grants), and while it holds fewer than :data:`BATCH_FRAMES` and at least as many queue at the
+server (they would wait there too); ``push`` waits only when it holds :data:`BATCH_FRAMES` and
+the window is full. So the server's queue, hence the added latency, stays within that budget
+and those frames; the live pipeline's frame queue upstream drops its oldest frames instead; a
+lossless replay waits; and a server slower than the source gets a message per
+:data:`BATCH_FRAMES` frames.
+:meth:`flush` sends what is held and waits for the last answers.
 
 **Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
 :data:`REPLY_TIMEOUT_S` while frames are in flight, or when the server does not know the
@@ -27,6 +32,7 @@ says that too. A wrong token, a busy server or another protocol version is a
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import deque
@@ -40,7 +46,7 @@ from livegesture.pipeline.engine import StepStats
 from livegesture.pipeline.remote.protocol import (
     BYE,
     ERROR,
-    FRAME,
+    FRAMES,
     HELLO,
     NO_SESSION,
     RESET,
@@ -52,6 +58,7 @@ from livegesture.pipeline.remote.protocol import (
     decode,
     default_token_file,
     encode,
+    frame_fields,
     pack_frame,
     read_token,
     schedule_settings,
@@ -67,9 +74,12 @@ RETRY_S = 0.5
 LINK_POLL_S = 0.02
 """Interval between tries to send a hello while there is no TCP link yet."""
 QUEUE_BUDGET_S = 0.050
-"""Queueing at the server beyond which the desk stops sending: enough frames' work that the
-server never idles, also through the scheduling delays of a busy machine (20 ms cost 5-10 % of
-the throughput in ``bench_remote.py``), and a decision is at most this much later for it."""
+"""The server's work queued beyond the round trip, at most: enough that the server never idles,
+also through the scheduling delays of a busy machine (20 ms cost 5-10 % of the throughput in
+``bench_remote.py``), and a decision is at most this much later for it."""
+BATCH_FRAMES = 8
+"""Frames the desk holds back at most (sent as one message): a message per frame costs both
+sides a wake-up of their ZeroMQ I/O thread; 8 frames keep what the desk adds to the queue small."""
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
 """ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
 SERVER_TYPES = (WELCOME, STEPPED, ERROR)
@@ -107,6 +117,8 @@ class RemoteEngine:
         self._window = 1
         self._in_flight: deque[tuple[int, float]] = deque()
         """(seq, time sent) of the frames not answered yet, oldest first."""
+        self._held: list[tuple[list[int], bytes]] = []
+        """(header fields, packed bits) of the frames pushed and not sent yet, oldest first."""
         self._quickest: float | None = None
         """The quickest round trip of a frame seen in this session (link and one step)."""
         self._seq = 0
@@ -116,6 +128,8 @@ class RemoteEngine:
         self._notices: list[str] = []
         self._counters: dict[str, int] = {}
         self._timing = (0.0, 0.0)
+        self._frame_s = 0.0
+        """The server's median time per frame (0 until it says)."""
         self._local = {"frames": 0, "decisions": 0, "frames_lost": 0}
         self.server_backend = ""
         try:
@@ -162,43 +176,44 @@ class RemoteEngine:
     def reset(self) -> None:
         """Clear every membrane on the server and restart the schedule (in order with the frames)."""
         if self._session is not None:
+            if self._held:
+                self._send_held()
             self._send({"type": RESET, "session": self._session, "settings": schedule_settings(self._settings)})
 
     def push(self, frame: Frame) -> list[Decision]:
         """Send ``frame``; the decisions answered since the previous call (for earlier frames)."""
         self._local["frames"] += 1
         self._service(0)
-        while self._session is not None and self._must_wait():
-            self._service(self._wait_left())
         if self._session is None:
             self._local["frames_lost"] += 1
-        else:
-            header = {"type": FRAME, "session": self._session, "seq": self._seq, "index": frame.index,
-                      "t_first_us": frame.t_first_us, "t_us": frame.t_last_us}
-            if self._send(header, pack_frame(frame.data)):
-                if not self._in_flight:
-                    self._last_progress = time.monotonic()
-                self._in_flight.append((self._seq, time.monotonic()))
-                self._seq += 1
-            else:
-                self._lost(f"the link to {self.address} is down")
-                self._local["frames_lost"] += 1
+            return self._take()
+        self._held.append((frame_fields(frame), pack_frame(frame.data)))
+        while self._session is not None and len(self._held) >= BATCH_FRAMES and self._must_wait():
+            self._service(self._wait_left())
+        self._send_when_due()
         return self._take()
 
     def flush(self) -> list[Decision]:
-        """Wait for the answers to every frame in flight (or for the link to count as lost)."""
-        while self._session is not None and self._in_flight:
-            self._service(self._wait_left())
+        """Send the frames held back and wait for the answers to every frame (or for the link to
+        count as lost)."""
+        while self._session is not None and (self._in_flight or self._held):
+            if self._held and not self._must_wait():
+                self._send_held()
+            else:
+                self._service(self._wait_left())
         return self._take()
 
     @property
     def awaiting_answers(self) -> bool:
-        """Frames are in flight: their decisions arrive between pushes (see :meth:`take_answers`)."""
-        return bool(self._in_flight)
+        """Frames are held back or in flight: their decisions arrive between pushes (see
+        :meth:`take_answers`)."""
+        return bool(self._in_flight or self._held)
 
     def take_answers(self) -> list[Decision]:
-        """The decisions answered since the previous call, without waiting."""
+        """The decisions answered since the previous call (sending the frames held back if they
+        are due), without waiting."""
         self._service(0)
+        self._send_when_due()
         return self._take()
 
     def take_notices(self) -> list[str]:
@@ -232,18 +247,51 @@ class RemoteEngine:
             return False
         return True
 
+    def _send_when_due(self) -> None:
+        """Send the frames held back unless the desk must wait, or unless they are fewer than
+        :data:`BATCH_FRAMES` and the server has that many queued: they would wait there too."""
+        if self._session is None or not self._held or self._must_wait():
+            return
+        if len(self._held) < BATCH_FRAMES and self._queued_at_server() >= BATCH_FRAMES:
+            return
+        self._send_held()
+
+    def _send_held(self) -> None:
+        """The frames held back, in one message."""
+        held, self._held = self._held, []
+        header = {"type": FRAMES, "session": self._session, "seq": self._seq, "frames": [f for f, _ in held]}
+        if self._send(header, b"".join(bits for _, bits in held)):
+            now = time.monotonic()
+            if not self._in_flight:
+                self._last_progress = now
+            self._in_flight.extend((self._seq + k, now) for k in range(len(held)))
+            self._seq += len(held)
+        else:
+            self._lost(f"the link to {self.address} is down")
+            self._local["frames_lost"] += len(held)
+
     def _take(self) -> list[Decision]:
         decisions, self._decisions = self._decisions, []
         self._local["decisions"] += len(decisions)
         return decisions
 
     def _must_wait(self) -> bool:
-        """The window is full, or the oldest frame in flight is queueing beyond the budget."""
-        if len(self._in_flight) >= self._window:
-            return True
-        if not self._in_flight or self._quickest is None:
-            return False
-        return time.monotonic() - self._in_flight[0][1] > self._quickest + QUEUE_BUDGET_S
+        """As many frames are in flight as :meth:`_frames_in_flight_at_most`."""
+        return len(self._in_flight) >= self._frames_in_flight_at_most()
+
+    def _frames_in_flight_at_most(self) -> int:
+        """The frames that fill the quickest round trip and :data:`QUEUE_BUDGET_S` at the server's
+        median time per frame, within the server's window (the window while either is unknown)."""
+        if self._quickest is None or self._frame_s <= 0:
+            return self._window
+        return max(1, min(self._window, math.ceil((self._quickest + QUEUE_BUDGET_S) / self._frame_s)))
+
+    def _queued_at_server(self) -> int:
+        """The frames in flight beyond those the quickest round trip holds at the server's median
+        time per frame: those queueing at the server (0 while either is unknown)."""
+        if self._quickest is None or self._frame_s <= 0:
+            return 0
+        return len(self._in_flight) - math.ceil(self._quickest / self._frame_s)
 
     def _wait_left(self) -> float:
         return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
@@ -316,6 +364,7 @@ class RemoteEngine:
                 self._decisions.extend(decision_from_wire(d) for d in header["decisions"])
                 self._counters = dict(header["counters"])
                 self._timing = (float(header["step_ms"]), float(header["frame_ms"]))
+                self._frame_s = float(header["median_frame_ms"]) / 1e3
         # anything else answers a session or frame already given up: ignored
 
     def _welcome(self, header: dict[str, Any]) -> None:
@@ -330,9 +379,10 @@ class RemoteEngine:
                                  "membranes cleared")
 
     def _lost(self, reason: str) -> None:
-        lost = len(self._in_flight)
+        lost = len(self._in_flight) + len(self._held)
         self._local["frames_lost"] += lost
         self._in_flight.clear()
+        self._held.clear()
         self._session = None
         self._next_hello = 0.0
         self._notices.append(f"{reason}; {lost} frame{'s' if lost != 1 else ''} in flight lost; reconnecting")

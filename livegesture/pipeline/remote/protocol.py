@@ -7,20 +7,25 @@ in clear: the server listens on loopback by default and a desk reaches it throug
 tunnel, which encrypts it.
 
 Every message is one or two ZeroMQ frames: a JSON header (an object with ``v`` =
-:data:`PROTOCOL_VERSION` and ``type``), and for a ``frame`` the binarized input packed 8 pixels
-to a byte (``numpy.packbits``, C order: 993 bytes for ``2 x 63 x 63``).
+:data:`PROTOCOL_VERSION` and ``type``), and for ``frames`` the binarized inputs, each packed 8
+pixels to a byte (``numpy.packbits``, C order: 993 bytes for ``2 x 63 x 63``), one after the other.
 
-desk -> server: ``hello`` {settings, input_shape, num_outputs}; ``frame`` {session, seq,
-index, t_first_us, t_us} + bits; ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
+desk -> server: ``hello`` {settings, input_shape, num_outputs}; ``frames`` {session, seq,
+frames: [[index, t_first_us, t_us], ...]} + bits: frames ``seq .. seq + n - 1``, 1 to
+:data:`MAX_FRAMES_PER_MESSAGE` of them (the desk sends several in one message when it holds
+several back: one message, one wake-up of each side's ZeroMQ I/O thread and one header for them
+all); ``reset`` {session, settings} (fresh window, new schedule settings); ``bye``.
 
 server -> desk: ``welcome`` {session, backend, model, input_shape, num_outputs, class_names,
-window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms]}
+window}; ``stepped`` {session, seq, count[, decisions, counters, step_ms, frame_ms, median_frame_ms]}
 acknowledging frames ``seq .. seq + count - 1``, in order (the decisions they completed);
 ``error`` {message, fatal, session?}. A fatal error ends the session (the desk closes its
 socket); ``no-session`` (the server does not know the session: it restarted) asks for a hello.
 
-JSON rather than a binary encoding for the headers: a few hundred bytes per frame, the
+JSON rather than a binary encoding for the headers: a few hundred bytes per message, the
 standard library's parser, and a malformed header is one clear ``json`` error.
+
+Version 2 (this one) replaced version 1's one-frame ``frame`` message by ``frames``.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ from typing import Any
 import numpy as np
 
 from livegesture.events import LivegestureError
+from livegesture.integrate import Frame
 from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.engine import ENGINE_SETTINGS
 from livegesture.pipeline.settings import PipelineSettings, SettingsError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DEFAULT_PORT = 5605
 DEFAULT_HOST = "127.0.0.1"
 TOKEN_USER = b"livegesture"
@@ -48,10 +54,12 @@ MAX_MESSAGE_BYTES = 64 * 1024
 """Largest message the server reads; a larger one is an error that ends the session."""
 TRANSPORT_MAX_BYTES = 1024 * 1024
 """ZeroMQ's own limit (``MAXMSGSIZE``): a peer sending more is disconnected by ZeroMQ itself."""
+MAX_FRAMES_PER_MESSAGE = 32
+"""Frames in one ``frames`` message at most (32 packed 2 x 63 x 63 frames: 31,776 bytes)."""
 NO_SESSION = "no-session"
 
-HELLO, WELCOME, FRAME, STEPPED, RESET, BYE, ERROR = "hello", "welcome", "frame", "stepped", "reset", "bye", "error"
-CLIENT_TYPES = (HELLO, FRAME, RESET, BYE)
+HELLO, WELCOME, FRAMES, STEPPED, RESET, BYE, ERROR = "hello", "welcome", "frames", "stepped", "reset", "bye", "error"
+CLIENT_TYPES = (HELLO, FRAMES, RESET, BYE)
 
 
 class ProtocolError(LivegestureError, ValueError):
@@ -136,14 +144,27 @@ def pack_frame(data: np.ndarray) -> bytes:
     return np.packbits(np.asarray(data).reshape(-1) != 0).tobytes()
 
 
-def unpack_frame(payload: bytes | None, shape: Sequence[int]) -> np.ndarray:
-    """The uint8 0/1 frame of ``shape`` from its bits; :class:`ProtocolError` for a wrong size."""
-    expected = packed_size(shape)
+def frame_fields(frame: Frame) -> list[int]:
+    """What a ``frames`` header says of ``frame``: [index, t_first_us, t_us]."""
+    return [frame.index, frame.t_first_us, frame.t_last_us]
+
+
+def unpack_frames(header: dict[str, Any], payload: bytes | None, shape: Sequence[int]) -> list[Frame]:
+    """The frames of a ``frames`` message, in order (their data uint8 0/1 views of one unpacked
+    array); :class:`ProtocolError` for too many frames, a bad field or a payload of the wrong size."""
+    fields = require(header, "frames", list)
+    if not 1 <= len(fields) <= MAX_FRAMES_PER_MESSAGE:
+        raise ProtocolError(f"frames: 1 to {MAX_FRAMES_PER_MESSAGE} frames in a message, got {len(fields)}")
+    if not all(isinstance(f, list) and len(f) == 3 and all(type(v) is int for v in f) for f in fields):
+        raise ProtocolError("frames: each frame must be [index, t_first_us, t_us], integers")
+    size, pixels = packed_size(shape), int(np.prod(shape))
+    expected = len(fields) * size
     if payload is None or len(payload) != expected:
-        raise ProtocolError(f"frame: {expected} bytes of packed bits expected for shape {tuple(shape)}, "
-                            f"got {0 if payload is None else len(payload)}")
-    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8), count=int(np.prod(shape)))
-    return bits.reshape(tuple(shape))
+        raise ProtocolError(f"frames: {expected} bytes of packed bits expected for {len(fields)} frame(s) of shape "
+                            f"{tuple(shape)}, got {0 if payload is None else len(payload)}")
+    packed = np.frombuffer(payload, dtype=np.uint8).reshape(len(fields), size)
+    data = np.unpackbits(packed, axis=1, count=pixels).reshape(len(fields), *shape)
+    return [Frame(index, data[k], t_first_us, t_us) for k, (index, t_first_us, t_us) in enumerate(fields)]
 
 
 def schedule_settings(settings: PipelineSettings) -> dict[str, Any]:

@@ -4,9 +4,10 @@ One process owns the hardware (the cri backend holds the one-process lock) and t
 loaded once. Desks connect (:mod:`~livegesture.pipeline.remote.protocol`), each gets a *session*: its
 own :class:`~livegesture.pipeline.engine.PredictionEngine` (the periodic or staggered schedule
 and the running prediction, with the desk's schedule settings) that steps the frames it sends,
-in order, and answers every frame: with the decisions it completed (their output counts), the
-backend's counters (clock cycles and HBM accesses on CRI) and step times when it completed a
-window, with a bare acknowledgement otherwise (up to :data:`ACK_BATCH` frames in one).
+in order, and answers every message of frames once they are stepped: with the decisions they
+completed (their output counts), the backend's counters (clock cycles and HBM accesses on CRI)
+and step times when they completed a window, with a bare acknowledgement otherwise (held while
+more messages wait, up to :data:`ACK_BATCH` frames in one).
 
 The hardware holds one network per core, so the cri backend serves one desk at a time (a
 second is told the server is busy unless the first has been silent for :data:`SESSION_IDLE_S`,
@@ -32,7 +33,6 @@ from typing import Any
 
 from livegesture.backends import Network
 from livegesture.events import LivegestureError
-from livegesture.integrate import Frame
 from livegesture.pipeline.engine import PredictionEngine, resolve_backend
 from livegesture.pipeline.remote.protocol import (
     BYE,
@@ -40,7 +40,7 @@ from livegesture.pipeline.remote.protocol import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     ERROR,
-    FRAME,
+    FRAMES,
     HELLO,
     NO_SESSION,
     RESET,
@@ -57,7 +57,7 @@ from livegesture.pipeline.remote.protocol import (
     encode,
     require,
     settings_from_wire,
-    unpack_frame,
+    unpack_frames,
 )
 from livegesture.pipeline.settings import PipelineSettings
 
@@ -82,6 +82,8 @@ class Session:
     engine: PredictionEngine
     last_seen: float
     frames: int = 0
+    messages: int = 0
+    """``frames`` messages received: fewer than the frames when the desk sent several in one."""
     unanswered: list[int] = field(default_factory=list)
     """Consecutive ``seq`` of the frames stepped and not acknowledged yet."""
 
@@ -202,8 +204,8 @@ class Server:
             session.last_seen = time.monotonic()
             if kind == RESET:
                 session.engine.reconfigure(settings_from_wire(self.settings, header.get("settings")))
-            elif kind == FRAME:
-                self._frame(identity, session, header, payload)
+            elif kind == FRAMES:
+                self._frames(identity, session, header, payload)
         except ProtocolError as err:
             self._fail(identity, f"protocol error: {err}")
         except LivegestureError as err:
@@ -253,16 +255,16 @@ class Server:
         self._end(identity, f"silent for over {SESSION_IDLE_S:.0f} s, replaced by another desk")
         return True
 
-    def _frame(self, identity: bytes, session: Session, header: dict[str, Any], payload: bytes | None) -> None:
+    def _frames(self, identity: bytes, session: Session, header: dict[str, Any], payload: bytes | None) -> None:
+        """Step a message's frames in order; answer at once if they completed a decision."""
         seq = require(header, "seq", int)
-        data = unpack_frame(payload, self.network.input_shape)
-        frame = Frame(index=require(header, "index", int), data=data, t_first_us=require(header, "t_first_us", int),
-                      t_last_us=require(header, "t_us", int))
-        decisions = session.engine.push(frame)
-        session.frames += 1
+        frames = unpack_frames(header, payload, self.network.input_shape)
         if session.unanswered and seq != session.unanswered[-1] + 1:
             self._answer(identity, session)
-        session.unanswered.append(seq)
+        decisions = [decision for frame in frames for decision in session.engine.push(frame)]
+        session.frames += len(frames)
+        session.messages += 1
+        session.unanswered.extend(range(seq, seq + len(frames)))
         if decisions or len(session.unanswered) >= ACK_BATCH:
             self._answer(identity, session, decisions)
 
@@ -274,7 +276,8 @@ class Server:
         if decisions:
             stats = session.engine.step_stats
             answer.update(decisions=[decision_to_wire(d) for d in decisions], counters=session.engine.backend_counters,
-                          step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms)
+                          step_ms=stats.mean_step_ms, frame_ms=stats.mean_frame_ms,
+                          median_frame_ms=session.engine.median_frame_ms)
         session.unanswered.clear()
         self._send(identity, answer)
 
@@ -282,7 +285,8 @@ class Server:
         session = self.sessions.pop(identity, None)
         if session is not None:
             self._idle.append(session.engine)
-            self.log(f"session {session.id} ended after {session.frames:,} frames: {why}")
+            self.log(f"session {session.id} ended after {session.frames:,} frames in {session.messages:,} "
+                     f"messages: {why}")
 
 
 def serve(args: argparse.Namespace) -> int:
