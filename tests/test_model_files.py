@@ -23,6 +23,7 @@ from livegesture.model.files import (
     save_hs_api_pickle,
     save_model,
 )
+from livegesture.pipeline.settings import POLICY_SETTINGS, PipelineSettings
 
 
 @pytest.fixture
@@ -247,7 +248,8 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
     assert [layer.weight.shape for layer in network.layers] == [(100, 2, 3, 3), (100, 100, 3, 3), (100, 100, 3, 3),
                                                                 (11, 4900)]
     training = model.info.training
-    assert "synthetic" in training["dataset"] and training["test_users"] and training["accuracy"]["split"] == "test"
+    assert "synthetic" in f"{training['dataset']} {training.get('note', '')}"
+    assert training["test_users"] and training["accuracy"]["split"] == "test"
     accuracy = training["accuracy"]
     assert accuracy["loss_points"] == pytest.approx(100 * (accuracy["float"] - accuracy["integer"]))
     assert (model.info.timesteps, model.info.drain_steps) == (10, 6)
@@ -257,6 +259,9 @@ def test_shipped_model_is_the_reference_net_and_says_what_it_was_trained_on():
     assert (window.clear_every, window.drain_steps) == (10, 6)
     validation = training["validation"]
     assert validation["tuned"]["events_per_frame"] == window.events_per_frame
+    # the decision policy's defaults are the policy tuned with it
+    assert {name: getattr(PipelineSettings(), name) for name in POLICY_SETTINGS} == {
+        name: validation["tuned"][name] for name in POLICY_SETTINGS}
     assert not set(training["test_users"]) & set(training["train_users"])
     assert run_sample(make_backend("fast", network), np.zeros((10, 2, 63, 63), np.uint8)).sum() == 0
 
