@@ -162,6 +162,11 @@ class RemoteEngine:
         return len(self._in_flight)
 
     @property
+    def quickest_round_trip_s(self) -> float | None:
+        """The quickest round trip of this session's frames, seconds (None before an answer)."""
+        return self._quickest
+
+    @property
     def backend_counters(self) -> dict[str, int]:
         """The server's backend counters of this session (clock cycles, HBM accesses on CRI)."""
         return dict(self._counters)
