@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal sends it, for the programs the tests start and interrupt: a test run
+    started in the background by a non-interactive shell (``make test &``) inherits SIGINT
+    ignored, and would hand that on to them (exec keeps an ignored signal ignored)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
