@@ -284,19 +284,24 @@ class RemoteEngine:
         """As many frames are in flight as :meth:`_frames_in_flight_at_most`."""
         return len(self._in_flight) >= self._frames_in_flight_at_most()
 
-    def _frames_in_flight_at_most(self) -> int:
-        """The frames that fill the quickest round trip and :data:`QUEUE_BUDGET_S` at the server's
-        median time per frame, within the server's window (the window while either is unknown)."""
+    def _frames_filling(self, beyond_round_trip_s: float) -> int | None:
+        """The frames the server steps, at its median time per frame, in the quickest round trip
+        and ``beyond_round_trip_s`` more (None while either is unknown)."""
         if self._quickest is None or self._frame_s <= 0:
-            return self._window
-        return max(1, min(self._window, math.ceil((self._quickest + QUEUE_BUDGET_S) / self._frame_s)))
+            return None
+        return math.ceil((self._quickest + beyond_round_trip_s) / self._frame_s)
+
+    def _frames_in_flight_at_most(self) -> int:
+        """The frames that fill the quickest round trip and :data:`QUEUE_BUDGET_S` of the server's
+        work, within the server's window (the window while either is unknown)."""
+        frames = self._frames_filling(QUEUE_BUDGET_S)
+        return self._window if frames is None else max(1, min(self._window, frames))
 
     def _queued_at_server(self) -> int:
-        """The frames in flight beyond those the quickest round trip holds at the server's median
-        time per frame: those queueing at the server (0 while either is unknown)."""
-        if self._quickest is None or self._frame_s <= 0:
-            return 0
-        return len(self._in_flight) - math.ceil(self._quickest / self._frame_s)
+        """The frames in flight beyond those the quickest round trip holds: those queueing at the
+        server (0 while it or the server's time per frame is unknown)."""
+        frames = self._frames_filling(0.0)
+        return 0 if frames is None else len(self._in_flight) - frames
 
     def _wait_left(self) -> float:
         return max(0.0, self._last_progress + REPLY_TIMEOUT_S - time.monotonic())
