@@ -17,8 +17,8 @@ machine other jobs take cores from the pool.
    process importing torch, the fork server importing it) is outside its time. Target: >= 50
    samples/s with the pool on a 2-core machine; both runs must predict the same. Then the time
    to add workers to the running fork server, each loading the model
-   (:func:`~livegesture.evaluate.pool.startup_seconds`): what the pool's rule charges for one
-   more worker.
+   (:func:`~livegesture.evaluate.pool.startup_seconds`): what starting the watchdog's workers
+   at once costs over starting one.
 2. As a user runs it: ``livegesture eval`` in a fresh process, by default (the watched pool) and
    with ``--file-timeout 0`` (no watchdog: a small set runs in that process), alternated, wall
    time from launch to exit, every start-up included. Target: the default never slower

@@ -67,7 +67,7 @@ def alive(pid: int) -> bool:
 
 
 
-def always_pays(rest_s: float, workers: int, startup_s: float | None = None) -> bool:
+def always_pays(rest_s: float, workers: int) -> bool:
     """A pool that costs nothing to start: more than one worker always pays."""
     return workers > 1
 
@@ -124,13 +124,11 @@ def test_a_task_that_finishes_while_shutting_down_is_kept(free_start_up):
 CHILD = textwrap.dedent("""
     import sys
     from livegesture.cli import _interrupt
-    from livegesture.evaluate import pool
     from livegesture.evaluate.pool import run_pool
     import signal
     sys.path.insert(0, {tests!r})
-    from test_eval_pool import always_pays, note_pid, square_or_hang
+    from test_eval_pool import note_pid, square_or_hang
     signal.signal(signal.SIGTERM, _interrupt)
-    pool.pool_pays = always_pays  # the second worker starts after the first result
     run = run_pool(square_or_hang, list(range(4)), workers=2, initializer=note_pid, initargs=({pids!r},),
                    timeout_s=600,
                    on_result=lambda r: print("result", r, flush=True))
@@ -173,11 +171,6 @@ def process_id(_: int) -> int:
     return os.getpid()
 
 
-def nap_then_process_id(_: int) -> int:
-    time.sleep(0.3)
-    return os.getpid()
-
-
 def test_work_shorter_than_the_start_up_stays_in_this_process():
     run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing)
     assert run.results == [os.getpid()] * 6
@@ -202,22 +195,27 @@ def nap_init() -> None:
 NAP_INIT_S = 0.2
 
 
-def test_with_a_watchdog_the_pool_grows_when_work_pays_for_the_measured_start_of_a_worker(monkeypatch):
-    decisions: list[tuple[float, int, float | None, bool]] = []
+def nap_then_span(_: int) -> tuple[int, float, float]:
+    """This process's id and when (system-wide monotonic clock) a 0.3 s task started and ended."""
+    started = time.monotonic()
+    time.sleep(0.3)
+    return os.getpid(), started, time.monotonic()
 
-    def noted_pool_pays(rest_s: float, workers: int, startup_s: float | None = None) -> bool:
-        decisions.append((rest_s, workers, startup_s, pool_pays(rest_s, workers, startup_s)))
-        return decisions[-1][-1]
 
-    monkeypatch.setattr(pool, "pool_pays", noted_pool_pays)
-    run = run_pool(nap_then_process_id, list(range(8)), workers=2, initializer=nap_init, timeout_s=60)
-    assert os.getpid() not in run.results and not run.failed and decisions
-    # each decision charged the first worker's start as measured (its initializer included), not
-    # POOL_STARTUP_S: 7 tasks of 0.3 s left after the first pay for it unless the machine is
-    # so loaded that a worker takes over a second to start (2.1 s > 0.2 * 2 here, < 3 * 2)
-    assert all(startup_s is not None and NAP_INIT_S <= startup_s for _, _, startup_s, _ in decisions)
-    assert not pool_pays(7 * 0.3, 2)
-    assert len(set(run.results)) == (2 if any(pays for *_, pays in decisions) else 1)
+def test_with_a_watchdog_the_workers_start_at_once_and_share_the_tasks():
+    run = run_pool(nap_then_span, list(range(4)), workers=2, initializer=nap_init, timeout_s=60)
+    pids = {pid for pid, _, _ in run.results}
+    assert os.getpid() not in pids and not run.failed
+    assert len(pids) == 2 and all(sum(p == pid for p, _, _ in run.results) == 2 for pid in pids)
+    # the two workers' first tasks ran side by side: the second did not wait for the first result
+    first_of = {pid: min((span for p, *span in run.results if p == pid)) for pid in pids}
+    (start_a, end_a), (start_b, end_b) = first_of.values()
+    assert start_b < end_a and start_a < end_b
+
+
+def test_a_watchdog_starts_no_more_workers_than_tasks(tmp_path):
+    run = run_pool(square, [3], workers=2, initializer=note_pid, initargs=(str(tmp_path),), timeout_s=60)
+    assert run.results == [9] and len(list(tmp_path.iterdir())) == 1
 
 
 def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
@@ -228,15 +226,15 @@ def test_startup_seconds_times_workers_that_initialise_then_ends_them(tmp_path):
     assert not any(alive(pid) for pid in pids)
 
 
-@pytest.mark.parametrize("rest_s, workers, startup_s, pays", [
-    (7.0, 2, 3.0, True),    # 3 + 7 / 2 = 6.5 < 7
-    (6.0, 2, 3.0, False),   # 3 + 6 / 2 = 6: no gain
-    (4.0, 4, 3.0, False),   # 3 + 1 = 4
-    (4.5, 4, 3.0, True),    # 3 + 1.125 < 4.5
-    (100.0, 1, 0.0, False),  # one worker is this process
+@pytest.mark.parametrize("rest_startups, workers, pays", [
+    (7 / 3, 2, True),    # S + 7/3 S / 2 < 7/3 S
+    (2.0, 2, False),     # S + 2 S / 2 = 2 S: no gain
+    (4 / 3, 4, False),   # S + S / 3 = 4/3 S
+    (1.5, 4, True),      # S + 1.5 S / 4 < 1.5 S
+    (100.0, 1, False),   # one worker is this process
 ])
-def test_break_even(rest_s, workers, startup_s, pays):
-    assert pool_pays(rest_s, workers, startup_s) is pays
+def test_break_even(rest_startups, workers, pays):
+    assert pool_pays(rest_startups * pool.POOL_STARTUP_S, workers) is pays
 
 
 TORCH_BEFORE_INIT: bool | None = None

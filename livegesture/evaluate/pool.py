@@ -20,20 +20,23 @@ imports are most of a pool's start-up; :func:`start_fork_server` begins them ear
 they overlap what this process does before its first task (``livegesture eval`` calls it
 right after reading its options).
 
-The pool is used only where it pays: ``w`` workers finish the rest sooner than one only if
-``T > S * w / (w - 1)``, where ``T`` is the time the rest would take in one (the time per
-task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`: each worker imports the
-task's modules and loads its model): then ``S + T / w < T`` (:func:`pool_pays`). Without a
-watchdog (``timeout_s`` None) the first tasks run in this process, timed, and the rest go to
-the workers once that pays; everything runs here when it never does. With a watchdog nothing
-runs here (a task stuck in native code holding the GIL answers no signal and no other thread:
-only killing its process stops it, and this one must keep the others' results): the first task
-runs, timed, in a single worker, and the others start only once the rule says they pay, with
-``S`` the first worker's own start as measured (from its fork to the end of its initializer:
-what one more worker costs once the fork server runs; 0.02-0.08 s for the shipped model on the
-development machine, against 1.6-2.6 s for the fork server's own start, mostly importing
-torch). That wait for the fork server is the watchdog's price, which an early
-:func:`start_fork_server` overlaps with this process's own start.
+The pool is used only where it pays. Without a watchdog (``timeout_s`` None) the first tasks
+run in this process, timed, and the rest go to the workers once that pays: ``w`` workers finish
+the rest sooner than this one only if ``T > S * w / (w - 1)``, where ``T`` is the time the rest
+would take here (the time per task so far) and ``S`` the pool's start-up (:data:`POOL_STARTUP_S`:
+a fork server started from scratch, each worker importing the task's modules and loading its
+model): then ``S + T / w < T`` (:func:`pool_pays`); everything runs here when it never does.
+With a watchdog nothing runs here (a task stuck in native code holding the GIL answers no
+signal and no other thread: only killing its process stops it, and this one must keep the
+others' results), so the choice is between one worker and several, all forked from the same
+fork server: once it runs, one more worker costs its fork and its initializer (0.02-0.04 s for
+the shipped model on the development machine, :func:`startup_seconds`, against 1.6-2.6 s for
+the fork server's own start, mostly importing torch), spent on a core of its own while the
+others work, which any second task repays. So ``min(workers, tasks)`` workers start at once
+(``benchmarks/bench_eval.py``: 1.2-1.5x the throughput of starting one and adding the others
+once the first task's time said they pay, which left a core idle for that first task). The wait
+for the fork server is the watchdog's price, which an early :func:`start_fork_server` overlaps
+with this process's own start.
 
 Written by hand because ``concurrent.futures`` and ``multiprocessing.Pool`` can neither stop
 one task nor replace its worker: their only answer to a stuck task is to wait for it.
@@ -73,11 +76,10 @@ misjudging it low starts a pool that barely pays, misjudging it high keeps work 
 that a pool would have done faster."""
 
 
-def pool_pays(rest_seconds: float, workers: int, startup_s: float | None = None) -> bool:
-    """Whether ``workers`` processes finish work that takes ``rest_seconds`` in one sooner than that
-    one: ``startup_s`` (default :data:`POOL_STARTUP_S`) ``+ rest_seconds / workers < rest_seconds``."""
-    startup_s = POOL_STARTUP_S if startup_s is None else startup_s
-    return workers > 1 and rest_seconds > startup_s * workers / (workers - 1)
+def pool_pays(rest_seconds: float, workers: int) -> bool:
+    """Whether ``workers`` processes finish work that takes ``rest_seconds`` in this one sooner than
+    this one: ``POOL_STARTUP_S + rest_seconds / workers < rest_seconds``."""
+    return workers > 1 and rest_seconds > POOL_STARTUP_S * workers / (workers - 1)
 
 
 @dataclass(frozen=True)
@@ -159,18 +161,15 @@ def start_fork_server(modules: Sequence[str]) -> None:
 
 
 class _Worker:
-    """One worker process, its end of the pipe, whether it has initialised, how long that took
-    from its fork (``start_s``), and the task it runs (number, start time): the watchdog's clock
-    starts with the task, not with the worker."""
+    """One worker process, its end of the pipe, whether it has initialised, and the task it runs
+    (number, start time): the watchdog's clock starts with the task, not with the worker."""
 
     def __init__(self, context: multiprocessing.context.BaseContext, args: tuple) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, *args), daemon=True)
         self.process.start()  # returns once the fork server has forked it
-        self.forked = time.monotonic()
         child.close()
         self.ready = False
-        self.start_s = 0.0
         self.task: tuple[int, float] | None = None
 
     def give(self, number: int, task: object) -> None:
@@ -190,7 +189,6 @@ class _Worker:
         if not ok:
             raise error
         self.ready = True
-        self.start_s = time.monotonic() - self.forked
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -203,7 +201,8 @@ def startup_seconds(function: Callable[..., object], initializer: Callable[..., 
                     workers: int = 2) -> float:
     """Seconds from starting ``workers`` workers for ``function`` (each running ``initializer``) until
     every one has initialised (``benchmarks/bench_eval.py``): what :data:`POOL_STARTUP_S` stands for
-    when the fork server is not running yet; far less once it runs (it keeps the imports)."""
+    when the fork server is not running yet; far less once it runs (it keeps the imports): what
+    starting the watchdog's workers at once costs."""
     started = time.perf_counter()
     context = _context(_modules((function, initializer), ()))
     pool = [_Worker(context, (function, initializer, initargs)) for _ in range(workers)]
@@ -242,12 +241,10 @@ def run_pool(function: Callable[[Task], Result], tasks: Sequence[Task], *, worke
     try:
         if timeout_s is None and pending:
             _run_here(function, pending, workers, initializer, initargs, finish)
-            if pending:  # the workers pay: all of them start at once
-                _run_processes(modules, pending, min(workers, len(pending)), min(workers, len(pending)),
-                               (function, initializer, initargs), None, finish, failed)
+            if pending:  # the workers pay
+                _run_processes(modules, pending, workers, (function, initializer, initargs), None, finish, failed)
         elif pending:
-            _run_processes(modules, pending, 1, min(workers, len(pending)), (function, initializer, initargs),
-                           timeout_s, finish, failed)
+            _run_processes(modules, pending, workers, (function, initializer, initargs), timeout_s, finish, failed)
     except KeyboardInterrupt:
         pass  # keep what finished
     return PoolRun(list(done.values()), [task for number, task in enumerate(tasks) if number not in done
@@ -269,31 +266,22 @@ def _run_here(function: Callable, pending: deque, workers: int, initializer: Cal
             return
 
 
-def _run_processes(modules: Sequence[str], pending: deque, first: int, most: int, args: tuple,
-                   timeout_s: float | None, finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
-    """Run the ``pending`` tasks in ``first`` workers, grown to ``most`` once the time per finished task
-    says they pay (:func:`pool_pays`, charging the measured start of a worker); each task watched for
-    ``timeout_s``."""
+def _run_processes(modules: Sequence[str], pending: deque, workers: int, args: tuple, timeout_s: float | None,
+                   finish: Callable[[int, Any], None], failed: dict[int, str]) -> None:
+    """Run the ``pending`` tasks in ``min(workers, tasks)`` workers, started at once; each task
+    watched for ``timeout_s``."""
     context = _context(modules)
-    pool = [_Worker(context, args) for _ in range(first)]
-    finished_s, finished = 0.0, 0
-    start_s = 0.0  # the longest start of a worker so far: what one more costs
+    pool = [_Worker(context, args) for _ in range(min(workers, len(pending)))]
 
     def receive(worker: _Worker) -> None:
-        nonlocal finished_s, finished
         number, ok, value = worker.conn.recv()
         if not ok:
             raise value
-        finished_s += time.monotonic() - worker.task[1]
-        finished += 1
         worker.task = None
         finish(number, value)
 
     try:
         while pending or any(w.task for w in pool):
-            wanted = min(most, len(pending))
-            if finished and len(pool) < wanted and pool_pays(finished_s / finished * len(pending), wanted, start_s):
-                pool += [_Worker(context, args) for _ in range(wanted - len(pool))]
             for worker in pool:
                 if worker.ready and worker.task is None and pending:
                     worker.give(*pending.popleft())
@@ -306,7 +294,6 @@ def _run_processes(modules: Sequence[str], pending: deque, first: int, most: int
                 if not worker.ready:
                     if worker.conn in ready or worker.process.sentinel in ready:
                         worker.started()
-                        start_s = max(start_s, worker.start_s)
                     continue
                 if worker.task is None:
                     continue
