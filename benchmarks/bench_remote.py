@@ -9,8 +9,8 @@ delays each direction by 20 ms); and the same relay without delay, which separat
 own cost (a Python process competing for the CPUs) from the round trip's.
 
 Throughput: every frame pushed as fast as possible, then the last answer. Latency of a
-decision: from pushing the frame that completes a window (the earlier frames answered) to
-having its decision; and the live pipeline's own figure (from the hand-over of the batch that
+decision: from pushing the frame that completes a window (the earlier frames answered, then
+:data:`LATENCY_IDLE_S` idle, in every configuration alike) to having its decision; and the live pipeline's own figure (from the hand-over of the batch that
 completed a window to the decision's publication) on the session replayed at real time, once
 each. The configurations run ``--repeats`` times (5), interleaved, each repetition in a rotated
 order; each remote figure is a ratio to the local figure *of the same repetition*, and the
@@ -46,6 +46,12 @@ FRAMES = 1_200
 """Frames pushed for the throughput (the demo session's 203, repeated)."""
 LATENCY_WINDOWS = 40
 """Windows timed for the latency."""
+LATENCY_IDLE_S = 0.05
+"""Idle time before each timed frame, in every configuration, longer than the emulated round trip:
+so that each starts its timed frame from the same idle state. On the 2-core development machine a
+core steps a window's last frame about 1 ms slower after 3 ms or more idle than back to back (4.4
+ms after 1 ms idle, 6.1-6.3 ms after 3-20 ms), which a server waiting out the round trip pays and
+back-to-back local pushes would not: the difference would be counted as the link's."""
 ONE_WAY_MS = 20.0
 THROUGHPUT_TARGET = 0.90
 LATENCY_SLACK_MS = 5.0
@@ -87,6 +93,7 @@ def latencies_ms(engine, frames: list) -> np.ndarray:
         for frame in chunk[:-1]:
             engine.push(frame)
         engine.flush()
+        time.sleep(LATENCY_IDLE_S)
         began = time.perf_counter()
         decisions = engine.push(chunk[-1]) + engine.flush()
         result.append(1e3 * (time.perf_counter() - began))

@@ -502,6 +502,42 @@ def test_the_frames_in_flight_fill_the_round_trip_and_the_queue_budget_not_the_w
     assert frames == 208 and frames / messages >= BATCH_FRAMES / 2, f"{frames} frames in {messages} messages"
 
 
+def test_the_delay_link_delivers_in_order_never_early_and_closes_both_ways():
+    import socket
+
+    from livegesture.pipeline.remote.testing import DelayLink
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def echo() -> None:
+        peer, _ = listener.accept()
+        while data := peer.recv(65536):
+            peer.sendall(data)
+        peer.close()
+
+    threading.Thread(target=echo, daemon=True).start()
+    link = DelayLink(listener.getsockname()[1], one_way_s=0.020)
+    try:
+        desk = socket.create_connection(("127.0.0.1", link.port))
+        round_trips, received = [], b""
+        for k in range(10):
+            message = bytes([k]) * 1000
+            began = time.monotonic()
+            desk.sendall(message)
+            while len(received) < 1000 * (k + 1):
+                received += desk.recv(65536)
+            round_trips.append(time.monotonic() - began)
+        assert received == b"".join(bytes([k]) * 1000 for k in range(10))
+        assert min(round_trips) >= 0.040  # each direction held 20 ms, never less
+        assert sorted(round_trips)[5] < 0.045, round_trips  # and not much more (asyncio's: 1.5-2 ms)
+        desk.shutdown(socket.SHUT_WR)  # the desk's end reaches the server, whose end comes back
+        desk.settimeout(5)
+        assert desk.recv(65536) == b""
+    finally:
+        link.close()
+        listener.close()
+
+
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
     """Over 40 ms of round trip the desk keeps sending while answers are on their way (many
     frames in flight), and 200 frames take about as long as over none; one after the other they

@@ -4,8 +4,14 @@
 chunk ``one_way_s`` after it arrived, in each direction: a round trip of ``2 * one_way_s`` with
 ordering and bandwidth kept, as ``tc netem delay`` gives (which needs the ``sch_netem`` kernel
 module and a network namespace; containers often have neither). :meth:`DelayLink.cut` drops every
-connection and refuses new ones until :meth:`DelayLink.restore`: a network loss. Written on
-asyncio streams because it is a byte relay, not a protocol: nothing to take from a library.
+connection and refuses new ones until :meth:`DelayLink.restore`: a network loss.
+
+Plain sockets and a thread per direction that sleeps until each chunk is due (``time.sleep``:
+nanosecond timers, about 0.1 ms late), because an event loop's timers are not precise enough:
+epoll waits in whole milliseconds, rounded up, and asyncio's relay delivered 1.5-2 ms late per
+round trip on the development machine, which ``benchmarks/bench_remote.py`` would have counted
+against the desk. Written by hand because it is a byte relay, not a protocol: nothing to take
+from a library.
 
 ``python -m livegesture.pipeline.remote.testing TARGET_PORT ONE_WAY_MS`` runs one in its own process
 (printing ``listening on PORT``), so that it does not share the interpreter lock with a client.
@@ -13,116 +19,118 @@ asyncio streams because it is a byte relay, not a protocol: nothing to take from
 
 from __future__ import annotations
 
-import asyncio
+import queue
+import socket
+import struct
 import sys
 import threading
 import time
-from collections import deque
 
 CHUNK_BYTES = 64 * 1024
+ACCEPT_POLL_S = 0.1
+"""How often the accepting thread looks whether the link is closing."""
+_END = b""
+"""The chunk that says the sender closed its side."""
+
+
+def _close(sock: socket.socket, *, reset: bool) -> None:
+    """Close ``sock`` (waking a thread blocked reading it); ``reset``: with a reset, as a network
+    loss looks to both ends."""
+    try:
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class DelayLink:
-    """A delaying TCP relay on a thread: ``127.0.0.1:port`` -> ``127.0.0.1:target_port``."""
+    """A delaying TCP relay on threads: ``127.0.0.1:port`` -> ``127.0.0.1:target_port``."""
 
     def __init__(self, target_port: int, one_way_s: float = 0.0) -> None:
         self.target_port = target_port
         self.one_way_s = one_way_s
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(ACCEPT_POLL_S)
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
         self._open = True
-        self._thread = threading.Thread(target=self._run, daemon=True, name="delay link")
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="delay link")
         self._thread.start()
-        self._ready.wait()
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-        self._loop.run_until_complete(server.wait_closed())
-        self._loop.close()
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                desk, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not self._open:
+                _close(desk, reset=True)
+                continue
+            try:
+                target = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                _close(desk, reset=True)
+                continue
+            desk.settimeout(None)
+            for sock in (desk, target):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._sockets.update((desk, target))
+            for source, sink in ((desk, target), (target, desk)):
+                chunks: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+                threading.Thread(target=self._read, args=(source, chunks), daemon=True).start()
+                threading.Thread(target=self._deliver, args=(chunks, sink), daemon=True).start()
+        self._listener.close()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._open:
-            writer.close()
-            return
+    def _read(self, source: socket.socket, chunks: queue.SimpleQueue) -> None:
+        """Each chunk read from ``source`` with the time it is due at the other end."""
         try:
-            target_reader, target_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            while data := source.recv(CHUNK_BYTES):
+                chunks.put((time.monotonic() + self.one_way_s, data))
         except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, target_writer))
-        await asyncio.gather(self._relay(reader, target_writer), self._relay(target_reader, writer),
-                             return_exceptions=True)
-        for w in (writer, target_writer):
-            self._writers.discard(w)
-            w.close()
+            pass
+        chunks.put((time.monotonic() + self.one_way_s, _END))  # after what came before it
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            """Write each chunk when due; all chunks due by then in one write (fewer wake-ups)."""
-            pending: deque[tuple[float, bytes]] = deque()
-            while True:
-                if not pending:
-                    pending.append(await queue.get())
-                while not queue.empty():
-                    pending.append(queue.get_nowait())
-                await asyncio.sleep(max(0.0, pending[0][0] - time.monotonic()))
-                now, chunks = time.monotonic(), []
-                while pending and pending[0][0] <= now:
-                    chunks.append(pending.popleft()[1])
-                ended = b"" in chunks
-                writer.write(b"".join(chunks))
-                await writer.drain()
-                if ended:
-                    writer.close()
-                    return
-
-        delivering = asyncio.ensure_future(deliver())
+    def _deliver(self, chunks: queue.SimpleQueue, sink: socket.socket) -> None:
+        """Write each chunk to ``sink`` when due; at the end close ``sink``, which ends the other
+        direction too (its reader sees the end)."""
         try:
             while True:
-                data = await reader.read(CHUNK_BYTES)
-                if not data:
+                due, data = chunks.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                if data == _END:
                     break
-                await queue.put((time.monotonic() + self.one_way_s, data))
-        finally:
-            await queue.put((0.0, b""))  # the end, delivered after what came before it
-            await delivering
+                sink.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._sockets.discard(sink)
+        _close(sink, reset=False)
 
     def cut(self) -> None:
         """Drop every connection now and refuse new ones (a network loss)."""
         self._open = False
-
-        def close_all() -> None:
-            for writer in list(self._writers):
-                writer.transport.abort()
-
-        self._loop.call_soon_threadsafe(close_all)
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            _close(sock, reset=True)
 
     def restore(self) -> None:
         """Accept connections again."""
         self._open = True
 
     def close(self) -> None:
-        """Drop every connection and stop the relay's thread."""
-        self._open = False
-
-        async def shut_down() -> None:
-            for writer in list(self._writers):
-                writer.transport.abort()  # the relays see their ends and finish
-            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            if tasks:
-                await asyncio.wait(tasks, timeout=1.0)
-            self._loop.stop()
-
-        asyncio.run_coroutine_threadsafe(shut_down(), self._loop)
+        """Drop every connection and stop accepting."""
+        self._closing.set()
+        self.cut()
         self._thread.join(5)
 
 
