@@ -50,7 +50,7 @@ def test_it_follows_event_time_decisions_and_labels():
     assert view.predicted == [Run(2_000, 2_500, 3), Run(2_500, 4_000, None), Run(4_000, 6_000, 5)]
     assert view.truth == [Run(1_000, 5_000, 3)] and (view.origin_us, view.start_us, view.end_us) == (500, 500, 10_500)
     line = state.line()
-    assert line.startswith(CLASS_NAMES[5]) and confidence_text(0.75) in line and "true: no gesture" in line
+    assert line.startswith(CLASS_NAMES[5]) and "75% of the output spikes" in line and "true: no gesture" in line
     state.apply(update((8_500,)))
     assert state.true_label == 7 and not state.new_decision and f"true: {CLASS_NAMES[7]}" in state.line()
 
@@ -87,3 +87,22 @@ def test_the_status_says_what_the_pipeline_does():
     assert state.status().startswith("loading backend fast-sparse")
     state.apply(update(finished=True, running=False))
     assert state.status() == "end of demo: press Play to replay it" and state.finished
+
+
+def test_the_confidence_of_no_gesture_says_why_not_a_share():
+    counts = np.zeros(len(CLASS_NAMES), dtype=np.int64)
+    few = counts.copy()
+    few[9] = 3  # too few output spikes to count, all for one class
+    shares = np.zeros(len(CLASS_NAMES))
+    shares[9] = 1.0
+    named = Decision(9, 0.62, shares, few, 0, 0)
+    assert confidence_text(named) == "62% of the output spikes"
+    assert confidence_text(Decision(None, 1.0, shares, few, 0, 0)) == "3 spikes, top 100%"
+    split = counts.copy()
+    split[[2, 4, 7]] = (1, 2, 1)  # this window's shares, whatever the smoothed scores (all 0 here)
+    assert confidence_text(Decision(None, 0.0, np.zeros(len(CLASS_NAMES)), split, 0, 0)) == "4 spikes, top 50%"
+    one = counts.copy()
+    one[2] = 1
+    assert confidence_text(Decision(None, 0.25, shares, one, 0, 0)) == "1 spike, top 100%"
+    assert confidence_text(Decision(None, 0.0, np.zeros(len(CLASS_NAMES)), counts, 0, 0)) == "no output spikes"
+    assert confidence_text(Decision(None, 0.0, shares, few, 0, 0, quiet=True)) == "the scene is quiet"

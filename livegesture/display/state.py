@@ -150,7 +150,7 @@ class DisplayState:
             prediction = f"{WAITING_TEXT:<{NAME_WIDTH + 27}}"
         else:
             name = label_name(decision.label, self.class_names)
-            prediction = f"{name:<{NAME_WIDTH}} {confidence_text(decision.confidence):<26}"
+            prediction = f"{name:<{NAME_WIDTH}} {confidence_text(decision):<26}"
         if self.labels is not None:
             prediction += f"  true: {label_name(self.true_label, self.class_names):<{NAME_WIDTH}}"
         figures = self.update.stats.figures() if self.update is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from livegesture.pipeline.decision import Decision
 from livegesture.sources.labels import CLASS_NAMES
 
 WAITING_TEXT = "waiting for the first window"
@@ -34,9 +35,19 @@ def accuracy_text(correct: int, total: int) -> str:
     return f"running accuracy {100 * correct / total:.0f}% ({correct} of {total} decisions during gestures)"
 
 
-def confidence_text(share: float) -> str:
-    """``62% of the output spikes``: what the confidence of a decision is (see :data:`CONFIDENCE_HELP`)."""
-    return f"{100 * share:.0f}% of the output spikes"
+def confidence_text(decision: Decision) -> str:
+    """What a decision's confidence is: ``62% of the output spikes`` for the class named (see
+    :data:`CONFIDENCE_HELP`); for "no gesture", why: ``the scene is quiet``, ``no output spikes``,
+    or this window's output spikes and its top class's share of them (``3 spikes, top 100%``: too
+    few to count, or no class clear enough), never a share that reads as the no-gesture's."""
+    if decision.label is not None:
+        return f"{100 * decision.confidence:.0f}% of the output spikes"
+    if decision.quiet:
+        return "the scene is quiet"
+    spikes = int(decision.counts.sum())
+    if not spikes:
+        return "no output spikes"
+    return f"{count_text(spikes, 'spike')}, top {100 * decision.counts.max() / spikes:.0f}%"
 
 
 def count_text(count: int, noun: str) -> str:

@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livegesture.display.state import TimelineView
 from livegesture.display.text import CONFIDENCE_HELP, NO_SOURCE_HINT, NO_SOURCE_TEXT, WAITING_TEXT, confidence_text
+from livegesture.pipeline.decision import Decision
 from livegesture.pipeline.options import FILE_SETTINGS, METAVARS, option_help
 from livegesture.pipeline.settings import SETTING_SPECS, PipelineSettings, SettingSpec
 from livegesture.sources.labels import NO_GESTURE_NAME, label_name
@@ -187,11 +188,12 @@ class PredictionPanel(QtWidgets.QWidget):
         self.accuracy.setText("")
         self.bars.set_scores(np.zeros(len(self.class_names)), None)
 
-    def show_decision(self, label: int | None, confidence: float, scores: np.ndarray) -> None:
+    def show_decision(self, decision: Decision) -> None:
+        label = decision.label
         colour = DIM_TEXT_COLOUR if label is None else class_colour(label)
         self._set_name(label_name(label, self.class_names), colour)
-        self.confidence.setText(confidence_text(confidence))
-        self.bars.set_scores(scores, label)
+        self.confidence.setText(confidence_text(decision))
+        self.bars.set_scores(decision.scores, label)
 
     def show_truth(self, true_label: int | None, predicted: int | None, accuracy: str) -> None:
         """The labelled gesture now (None between gestures) and the running accuracy."""

@@ -376,7 +376,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_decisions(self, display: DisplayState) -> None:
         decision = display.prediction
         if decision is not None and display.new_decision:
-            self.prediction.show_decision(decision.label, decision.confidence, decision.scores)
+            self.prediction.show_decision(decision)
         self.prediction.bars.set_threshold(self.settings.min_confidence)
         if display.labels is not None and decision is not None:
             self.prediction.show_truth(display.true_label, decision.label, display.accuracy_line())
