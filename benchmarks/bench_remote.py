@@ -10,9 +10,9 @@ own cost (a Python process competing for the CPUs) from the round trip's.
 
 Throughput: every frame pushed as fast as possible, then the last answer. Latency of a
 decision: from pushing the frame that completes a window (the earlier frames answered, then
-:data:`LATENCY_IDLE_S` idle, in every configuration alike) to having its decision; and the live pipeline's own figure (from the hand-over of the batch that
-completed a window to the decision's publication) on the session replayed at real time, once
-each. The configurations run ``--repeats`` times (5), interleaved, each repetition in a rotated
+:data:`LATENCY_IDLE_S` idle, in every configuration alike) to having its decision; and the
+live pipeline's own figure (from the hand-over of the batch that completed a window to the
+decision's publication) on the session replayed at real time, once each. The configurations run ``--repeats`` times (5), interleaved, each repetition in a rotated
 order; each remote figure is a ratio to the local figure *of the same repetition*, and the
 median over repetitions counts (the range is printed too): the development machines are shared
 and their load drifts within seconds. Targets: remote throughput >= 90 % of local at 0 and 40
