@@ -27,7 +27,7 @@ from livegesture.commands import DEMO_RECORDING
 from livegesture.display.text import LABEL_KEYS
 from livegesture.gui.app import application, open_window
 from livegesture.gui.window import MainWindow
-from livegesture.pipeline.settings import PipelineSettings
+from livegesture.pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWCASE_CONFIDENCE = 0.7
@@ -83,7 +83,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["LIVEGESTURE_CONFIG"] = str(Path(scratch) / "config.toml")
         app = application()
-        window = open_window(str(DEMO_RECORDING), PipelineSettings(backend="fast", speed=1.0))
+        # as the demo opens it (the model's window and the tuned policy), on the fast backend
+        window = open_window(str(DEMO_RECORDING), load_settings().replace(backend="fast", speed=1.0))
         window.dock.hide()
         save(window, args.out / "gui_prediction.png", wait_for(app, lambda: confident_and_right(window, SHOWCASE_CONFIDENCE)))
 
