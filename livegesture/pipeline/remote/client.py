@@ -271,9 +271,9 @@ class RemoteEngine:
                 self._last_progress = now
             self._in_flight.extend((self._seq + k, now) for k in range(len(held)))
             self._seq += len(held)
-        else:
-            self._lost(f"the link to {self.address} is down")
-            self._local["frames_lost"] += len(held)
+        else:  # the frames count as lost in flight, like those sent before the loss
+            self._held = held
+            self._lost(f"lost the connection to {self.address} (a send found the link down)")
 
     def _take(self) -> list[Decision]:
         decisions, self._decisions = self._decisions, []
