@@ -110,6 +110,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from livegesture.model.config import LOSSES, NetConfig, TrainConfig
+    from livegesture.model.windows import MAX_IDLE_OVERLAP, MIN_INSIDE
 
     t, n = TrainConfig(), NetConfig()
     p = sub.add_parser("train", help="train the spiking CNN on DVS Gesture and write a CRI model file",
@@ -149,6 +150,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "instead of whole gestures only")
     p.add_argument("--events-per-frame", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="with --live-windows: range of events per frame drawn (default 500 1600)")
+    p.add_argument("--min-inside", type=float, default=MIN_INSIDE, metavar="SHARE",
+                   help="with --live-windows: a window ending in a gesture is drawn as it when at least this share "
+                        "of its time lies inside it (default %(default)s)")
+    p.add_argument("--max-idle-overlap", type=float, default=MAX_IDLE_OVERLAP, metavar="SHARE",
+                   help="with --live-windows: a window ending outside every gesture is drawn as idle (target: "
+                        "silence) when at most this share of its time lies in one (default %(default)s)")
     p.add_argument("--windows-per-epoch", type=int, default=2400,
                    help="with --live-windows: windows drawn afresh each epoch (default %(default)s)")
     p.add_argument("--validation-windows", type=int, default=600,

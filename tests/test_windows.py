@@ -70,6 +70,36 @@ def test_labels_follow_the_streaming_score():
     assert window_label(1_800, 2_600, gesture) == IDLE  # 2/8 of it, ended: must fall silent
     assert window_label(1_100, 2_200, gesture) is None  # mostly the gesture, just ended
     assert window_label(0, 900, gesture) == IDLE
+    # a narrower ambiguous band (the model's WindowRange): the same windows decided otherwise
+    assert window_label(600, 1_500, gesture, min_inside=0.6) is None  # 5/9 inside is not enough now
+    assert window_label(200, 1_100, gesture, min_inside=0.1) == 4  # 1/9 inside is
+    assert window_label(1_100, 2_200, gesture, max_idle_overlap=0.9) == IDLE  # 9/11 of it, ended: silence
+    assert window_label(1_800, 2_600, gesture, max_idle_overlap=0.2) is None  # 2/8 of it is too much now
+
+
+def test_the_sampler_labels_windows_with_its_ranges_band(session):
+    def overlaps(drawn, ranged):
+        """Per drawn window: its label under ``ranged``'s band, and the largest share of it in a gesture."""
+        out = []
+        for first, events_per_frame in zip(drawn.first_event, drawn.events_per_frame):
+            t_first, t_last = int(session.t[first]), int(session.t[first + 10 * int(events_per_frame) - 1])
+            share = max(max(min(t_last, s.end_us) - max(t_first, s.start_us), 0) for s in session.segments)
+            out.append((window_label(t_first, t_last, session.segments, ranged.min_inside, ranged.max_idle_overlap),
+                        share / (t_last - t_first)))
+        return out
+
+    wide = WindowRange(idle_share=1.0, whole_share=0.0, keep=(1.0, 1.0), max_idle_overlap=0.9)
+    drawn = WindowSampler([session], wide).draw(60, seed=5)
+    found = overlaps(drawn, wide)
+    assert np.all(drawn.labels == IDLE) and all(label == IDLE for label, _ in found)
+    assert max(share for _, share in found) > 0.4  # windows the default band leaves out are drawn as idle
+    narrow = WindowRange(idle_share=0.0, whole_share=0.0, keep=(1.0, 1.0), min_inside=0.9)
+    drawn = WindowSampler([session], narrow).draw(30, seed=6)
+    assert [label for label, _ in overlaps(drawn, narrow)] == drawn.labels.tolist()
+    with pytest.raises(ValueError, match="min_inside"):
+        WindowRange(min_inside=0.0)
+    with pytest.raises(ValueError, match="max_idle_overlap"):
+        WindowRange(max_idle_overlap=1.0)
 
 
 def test_idle_windows_are_drawn_from_between_gestures(session):

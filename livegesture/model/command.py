@@ -11,7 +11,7 @@ from livegesture.model.config import TrainConfig
 
 def train(args: argparse.Namespace) -> int:
     """Train on a DVS Gesture folder (IBM layout) and write ``OUT/model.npz``."""
-    from livegesture.model.train import load_dataset, train as run_training, train_live
+    from livegesture.model.train import TrainingError, load_dataset, train as run_training, train_live
     from livegesture.model.windows import WindowRange
 
     config = TrainConfig().with_overrides(
@@ -26,8 +26,12 @@ def train(args: argparse.Namespace) -> int:
         provenance["initial_weights"] = str(Path(args.init).resolve())
     options = {"resume": args.resume, "init": args.init, "progress": not args.no_progress}
     if args.live_windows:
-        window = WindowRange(events_per_frame=tuple(args.events_per_frame or WindowRange().events_per_frame),
-                             frames=config.timesteps, drain_steps=config.drain_steps)
+        try:
+            window = WindowRange(events_per_frame=tuple(args.events_per_frame or WindowRange().events_per_frame),
+                                 frames=config.timesteps, drain_steps=config.drain_steps,
+                                 min_inside=args.min_inside, max_idle_overlap=args.max_idle_overlap)
+        except ValueError as err:
+            raise TrainingError(f"--live-windows: {err}") from None
         result = train_live(args.dataset, args.out, config, window, windows_per_epoch=args.windows_per_epoch,
                             validation_windows=args.validation_windows, provenance=provenance, **options)
     else:

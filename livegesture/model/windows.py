@@ -11,10 +11,13 @@ reference per-sample transform) fails there. This module draws such live windows
   :class:`SlidingIntegrator` fed ``events[start:]`` emits first (and frames ``k..k+frames`` of
   one fed the whole stream when ``start = k * events_per_frame``);
 * its **label** is what the streaming score expects of the decision made on it
-  (:func:`window_label`): the gesture active at the window's last event when the window lies
-  mostly inside it; :data:`IDLE` (target: no output spikes, i.e. "no gesture" through
-  ``min_output_spikes``) when it ends outside every gesture and lies mostly outside them;
-  ambiguous windows (a gesture just begun, or just ended) are not drawn;
+  (:func:`window_label`): the gesture active at the window's last event when enough of the
+  window lies inside it; :data:`IDLE` (target: no output spikes, i.e. "no gesture" through
+  ``min_output_spikes``) when it ends outside every gesture and not too much of it lies in
+  one; ambiguous windows (a gesture just begun, or just ended) are not drawn. How much is
+  enough is the model's :class:`WindowRange` (``min_inside``, ``max_idle_overlap``): the
+  narrower that band, the closer the targets to the score, and the sooner the net must tell
+  a gesture begun or ended;
 * ``events_per_frame`` is drawn log-uniformly from a range, so one model serves the usual
   window settings; an event-thinning factor draws the same scene at a lower event rate.
 * **time stretch** needs no augmentation of its own: equal-count frames and the labels' time
@@ -46,10 +49,10 @@ if TYPE_CHECKING:
 IDLE = -1
 """Label of a window that touches no gesture: the net must stay silent."""
 MIN_INSIDE = 0.5
-"""Share of a window's time span that must lie inside the gesture active at its end."""
+"""Default share of a window's time span that must lie inside the gesture active at its end."""
 MAX_IDLE_OVERLAP = 0.4
-"""Share of an idle window's span that may lie in a gesture that has ended: its decision is
-held to "no gesture", and the net must learn to end a gesture's spikes once its motion stops."""
+"""Default share of an idle window's span that may lie in a gesture that has ended: its decision
+is held to "no gesture", and the net must learn to end a gesture's spikes once its motion stops."""
 
 
 MAX_ATTEMPTS = 200
@@ -71,6 +74,10 @@ class WindowRange:
     """Share of the live windows drawn from idle periods."""
     whole_share: float = 0.2
     """Share of all samples that are whole gestures in the reference transform."""
+    min_inside: float = MIN_INSIDE
+    """A gesture window's least share inside its gesture (see :func:`window_label`)."""
+    max_idle_overlap: float = MAX_IDLE_OVERLAP
+    """An idle window's largest share in a gesture that has ended (see :func:`window_label`)."""
 
     def __post_init__(self) -> None:
         low, high = self.events_per_frame
@@ -83,6 +90,9 @@ class WindowRange:
         if not (0 <= self.idle_share <= 1 and 0 <= self.whole_share <= 1):
             raise ValueError(f"idle_share and whole_share must lie in [0, 1], got {self.idle_share}, "
                              f"{self.whole_share}")
+        if not (0 < self.min_inside <= 1 and 0 <= self.max_idle_overlap < 1):
+            raise ValueError(f"need 0 < min_inside <= 1 and 0 <= max_idle_overlap < 1, got {self.min_inside}, "
+                             f"{self.max_idle_overlap}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +255,8 @@ class WindowSampler:
         if len(kept) < needed:
             return None
         kept = kept[-needed:]
-        label = window_label(int(session.t[kept[0]]), int(session.t[kept[-1]]), session.segments)
+        label = window_label(int(session.t[kept[0]]), int(session.t[kept[-1]]), session.segments,
+                             self.window.min_inside, self.window.max_idle_overlap)
         if label is None or (label == IDLE) != idle:
             return None
         frames = frames_of(session.pixels[kept], sliding_bounds(events_per_frame, self.window.frames), self._resize)
