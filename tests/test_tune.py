@@ -91,3 +91,46 @@ def test_decision_policies_share_one_run_of_the_network_and_replay_exactly(tmp_p
         replayed = replay_policy(base, policy, network.num_outputs)
         assert [(d.label, d.t_us, round(d.confidence, 12)) for d in replayed] == \
             [(d.label, d.t_us, round(d.confidence, 12)) for d in direct]
+
+
+def test_a_false_switch_budget_passes_over_a_flickering_point(tmp_path, capsys):
+    from livegesture.evaluate.metrics import score_stream
+    from livegesture.evaluate.tune import TunePoint, TuneResult
+    from livegesture.pipeline.settings import PipelineSettings
+    from livegesture.sources.labels import GestureSegment
+
+    gesture = [GestureSegment(0, 0, 1_000)]
+    times = [100, 200, 300, 400, 500, 600, 700, 800, 1_500]  # eight inside the gesture, one after it
+    # flickers: 6 of 8 right, two switches to class 1; steady: 5 of 8 right, late, no switch
+    flicker = score_stream(times, [0, 0, 1, 0, 0, 1, 0, 0, None], gesture, 2)
+    steady = score_stream(times, [None, None, 0, 0, 0, 0, 0, None, None], gesture, 2)
+    points = tuple(TunePoint({"smoothing": k}, PipelineSettings(smoothing=k), score)
+                   for k, score in ((1, flicker), (4, steady)))
+
+    def result(budget):
+        return TuneResult("s", PipelineSettings(), Grid.of({"smoothing": (1, 4)}), points, (), (), 0, 0.0, budget)
+
+    assert [p.accuracy for p in points] == [pytest.approx((6 / 8 + 1) / 2), pytest.approx((5 / 8 + 1) / 2)]
+    assert [p.switches_per_gesture for p in points] == [2.0, 0.0]
+    assert result(None).front == [0] and result(None).best == 0  # more accurate and sooner: it dominates
+    assert result(2.0).best == 0 and result(1.5).best == 1 and result(0.0).best == 1
+    assert result(1.5).to_dict()["best"] == {"smoothing": 4}
+    assert TuneResult("s", PipelineSettings(), Grid.of({"smoothing": (1,)}), points[:1], (), (), 0, 0.0, 1.0).best is None
+
+
+def test_cli_tune_with_a_budget_no_point_meets_leaves_the_config_alone(tmp_path, capsys):
+    recording, settings = write_hand_stream(tmp_path)
+    config = save_settings(settings.replace(events_per_frame=500), tmp_path / "config.toml")
+    grid = ["--events-per-frame", "10", "--clear-every", "2", "--mode", "periodic", "--smoothing", "1",
+            "--min-output-spikes", "1", "--noise-filter", "off"]
+    out = tmp_path / "tuning"
+    args = ["tune", str(recording), "--config", str(config), *grid, "--workers", "1", "-o", str(out), "--no-progress"]
+    assert main([*args, "--max-false-switches", "-1"]) == 2
+    assert "--max-false-switches must be 0 or more, got -1" in capsys.readouterr().err
+    assert main([*args, "--no-write"]) == 0
+    (point,) = json.loads((out / "tune.json").read_text())["points"]
+    per_gesture = point["false_switches"] / point["gestures"]
+    assert per_gesture > 0  # the hand-worked stream's wrong decision is a switch
+    assert main([*args, "--max-false-switches", str(per_gesture / 2)]) == 1
+    assert "false switches per gesture; the config file is left as it is" in capsys.readouterr().out
+    assert load_settings(config).events_per_frame == 500

@@ -136,6 +136,13 @@ def grid_from_args(args: argparse.Namespace) -> Grid:
     return Grid.of(values)
 
 
+def _switch_budget(args: argparse.Namespace) -> float | None:
+    """``--max-false-switches`` (None: no budget)."""
+    if args.max_false_switches is not None and args.max_false_switches < 0:
+        raise LivegestureError(f"--max-false-switches must be 0 or more, got {args.max_false_switches:g}")
+    return args.max_false_switches
+
+
 def tune(args: argparse.Namespace) -> int:
     """``livegesture tune``: sweep the window settings, report accuracy vs latency, save the best."""
     prepare_output(Path(args.out), (TUNE_JSON, PARETO_PNG))
@@ -143,7 +150,8 @@ def tune(args: argparse.Namespace) -> int:
     base = settings_from_args(args)
     grid = grid_from_args(args)
     with _bar(len(grid.changes()) * len(inventory.recordings), "run", args) as bar:
-        result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar, timeout_s=_timeout(args))
+        result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar, timeout_s=_timeout(args),
+                          max_false_switches=_switch_budget(args))
     out = Path(args.out)
     report = write_json(out / TUNE_JSON, result.to_dict())
     console = report_console()
@@ -153,6 +161,10 @@ def tune(args: argparse.Namespace) -> int:
     if result.not_run:
         console.print(f"interrupted: {result.not_run} runs not done; the config file is left as it is")
         return INTERRUPTED_RC
+    if result.best is None and result.points:
+        console.print(f"no grid point has at most {result.max_false_switches:g} false switches per "
+                      "gesture; the config file is left as it is")
+        return NOTHING_EVALUATED_RC
     if result.best is None:
         raise LivegestureError("no grid point could be evaluated")
     best = result.points[result.best]

@@ -6,7 +6,9 @@ Two figures per point: *accuracy* (balanced: the mean of the decisions' accuracy
 gestures and of the "no gesture" decisions' share between them) and *latency*
 (the median time to the first correct decision after a gesture's onset; a point with no
 correct decision at all has infinite latency). The Pareto front and the best point are
-chosen as :mod:`livegesture.evaluate.grid` documents.
+chosen as :mod:`livegesture.evaluate.grid` documents; with a budget of false switches per
+gesture, the best point is chosen among the points within it only (balanced accuracy does
+not see a prediction that flickers between classes it gets right half of the time).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class TunePoint:
         latency = self.score.median_latency_s
         return math.inf if latency is None else latency
 
+    @property
+    def switches_per_gesture(self) -> float:
+        gestures = len(self.score.gestures)
+        return self.score.false_switches / gestures if gestures else 0.0
+
 
 @dataclass(frozen=True)
 class TuneResult:
@@ -59,14 +66,26 @@ class TuneResult:
     skipped: tuple[Skipped, ...]
     not_run: int
     seconds: float
+    max_false_switches: float | None = None
+    """The budget of false switches per gesture of the best point (None: no budget)."""
 
     @property
     def front(self) -> list[int]:
         return pareto_front([(p.accuracy, p.latency_s) for p in self.points])
 
     @property
+    def eligible(self) -> list[int]:
+        """The points within the false-switch budget (all of them without one)."""
+        budget = self.max_false_switches
+        return [i for i, p in enumerate(self.points) if budget is None or p.switches_per_gesture <= budget]
+
+    @property
     def best(self) -> int | None:
-        return best_point([(p.accuracy, p.latency_s) for p in self.points]) if self.points else None
+        """The most accurate point of the eligible points' Pareto front (None if none is eligible)."""
+        eligible = self.eligible
+        if not eligible:
+            return None
+        return eligible[best_point([(self.points[i].accuracy, self.points[i].latency_s) for i in eligible])]
 
     def to_dict(self) -> dict[str, Any]:
         front, best = self.front, self.best
@@ -76,15 +95,17 @@ class TuneResult:
             "points": [{"changes": p.changes, **p.score.summary(), "pareto": i in front, "best": i == best}
                        for i, p in enumerate(self.points)],
             "best": None if best is None else self.points[best].changes,
+            "max_false_switches": self.max_false_switches,
             "recordings": [r.row() for r in self.recordings], "skipped": [s.to_dict() for s in self.skipped],
             "not_run": self.not_run, "interrupted": self.not_run > 0, "seconds": self.seconds,
         }
 
 
 def tune(inventory: Inventory, base: PipelineSettings, grid: Grid, *, workers: int = 1,
-         progress: Any = None, timeout_s: float | None = None) -> TuneResult:
+         progress: Any = None, timeout_s: float | None = None, max_false_switches: float | None = None) -> TuneResult:
     """Evaluate every grid point on every recording (see the module docstring); a run longer
-    than ``timeout_s`` is stopped and its recording reported as skipped.
+    than ``timeout_s`` is stopped and its recording reported as skipped; the best point has at
+    most ``max_false_switches`` per gesture.
 
     Points are validated before anything runs (a bad value is a ``SettingsError`` naming
     the setting). After Ctrl-C only the points whose recordings all finished are kept.
@@ -105,4 +126,4 @@ def tune(inventory: Inventory, base: PipelineSettings, grid: Grid, *, workers: i
             points.append(TunePoint(change, setting, total_score(mine, num_classes)))
     skipped = [*inventory.skipped, *dict.fromkeys(s for r in results for s in r.skipped)]  # same at every point
     return TuneResult(inventory.source, base, grid, tuple(points), tuple(results), tuple(skipped), not_run,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, max_false_switches)
