@@ -46,6 +46,8 @@ def test_stream_scores_by_hand():
     assert score.never_correct == pytest.approx(1 / 3)
     # gesture 3: 2 -> None (not counted), None -> 3 (correct), 3 -> 4 (wrong: 1), 4 -> 3 (correct)
     assert [g.false_switches for g in score.gestures] == [1, 0, 0]
+    assert score.switches_per_gesture == pytest.approx(1 / 3)
+    assert StreamScore.empty(11).switches_per_gesture is None
     assert [(g.decisions, g.correct) for g in score.gestures] == [(5, 2), (2, 2), (0, 0)]
     assert score.latency_stats() == {"median_s": pytest.approx(0.35), "mean_s": pytest.approx(0.35),
                                      "p90_s": pytest.approx(0.55)}

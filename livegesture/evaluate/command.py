@@ -146,12 +146,13 @@ def _switch_budget(args: argparse.Namespace) -> float | None:
 def tune(args: argparse.Namespace) -> int:
     """``livegesture tune``: sweep the window settings, report accuracy vs latency, save the best."""
     prepare_output(Path(args.out), (TUNE_JSON, PARETO_PNG))
+    budget = _switch_budget(args)
     inventory = find_recordings(args.source, args.split)
     base = settings_from_args(args)
     grid = grid_from_args(args)
     with _bar(len(grid.changes()) * len(inventory.recordings), "run", args) as bar:
         result = run_tune(inventory, base, grid, workers=_workers(args), progress=bar, timeout_s=_timeout(args),
-                          max_false_switches=_switch_budget(args))
+                          max_false_switches=budget)
     out = Path(args.out)
     report = write_json(out / TUNE_JSON, result.to_dict())
     console = report_console()

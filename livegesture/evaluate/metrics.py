@@ -178,6 +178,11 @@ class StreamScore:
         return sum(g.false_switches for g in self.gestures)
 
     @property
+    def switches_per_gesture(self) -> float | None:
+        """False switches / gestures; None without gestures."""
+        return _ratio(self.false_switches, len(self.gestures))
+
+    @property
     def median_latency_s(self) -> float | None:
         latencies = self.latencies_us
         return float(np.median(latencies)) / 1e6 if latencies.size else None

@@ -50,8 +50,8 @@ class TunePoint:
 
     @property
     def switches_per_gesture(self) -> float:
-        gestures = len(self.score.gestures)
-        return self.score.false_switches / gestures if gestures else 0.0
+        """False switches per gesture (0 without gestures: nothing flickered)."""
+        return self.score.switches_per_gesture or 0.0
 
 
 @dataclass(frozen=True)
