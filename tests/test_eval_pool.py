@@ -181,10 +181,11 @@ def test_work_that_pays_goes_to_the_workers(free_start_up):
     assert run.results[0] == os.getpid() and os.getpid() not in run.results[1:]
 
 
-def test_with_a_watchdog_nothing_runs_here_and_short_work_stays_in_one_worker():
+def test_with_a_watchdog_nothing_runs_here_even_for_short_work():
     run = run_pool(process_id, list(range(6)), workers=2, initializer=nothing, timeout_s=60)
-    (worker,) = set(run.results)
-    assert worker != os.getpid()
+    # both workers start at once; which of them takes these instant tasks is a race
+    assert len(run.results) == 6 and not run.failed
+    assert os.getpid() not in run.results and 1 <= len(set(run.results)) <= 2
 
 
 def nap_init() -> None:
