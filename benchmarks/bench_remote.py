@@ -18,6 +18,14 @@ median over repetitions counts (the range is printed too): the development machi
 and their load drifts within seconds. Targets: remote throughput >= 90 % of local at 0 and 40
 ms; added latency <= the round trip + 5 ms. The exit status says whether every median met its
 target.
+
+A desk and a CRI host are two machines. Where this one has two cores or more (and Linux's CPU
+affinity), the server runs on a core of its own (:data:`HOST_CPU`) and this process (the desk,
+and the local engine it is compared with) with the relays on another (:data:`DESK_CPU`): each
+side that steps frames has one core to itself, as on the real pair (the live pipeline's reader
+and worker threads, local or remote, share the desk's core); ``--shared-cores`` lets the
+scheduler place them (the server then shares its core and caches with the desk and the relays,
+which no CRI host does).
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ ONE_WAY_MS = 20.0
 THROUGHPUT_TARGET = 0.90
 LATENCY_SLACK_MS = 5.0
 REPEATS = 5
+DESK_CPU, HOST_CPU = 0, 1
+"""The cores of the desk side (this process, the relays) and of the server, when pinned."""
 
 
 def demo_frames(settings: PipelineSettings) -> list:
@@ -69,9 +79,15 @@ def demo_frames(settings: PipelineSettings) -> list:
     return (frames * -(-count // len(frames)))[:count]
 
 
-def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """A subprocess and the first line it prints."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+def can_pin() -> bool:
+    """Whether the two sides can each have a core: Linux's CPU affinity and both cores available."""
+    return hasattr(os, "sched_setaffinity") and {DESK_CPU, HOST_CPU} <= os.sched_getaffinity(0)
+
+
+def start(command: list[str], env: dict[str, str], cpu: int | None) -> tuple[subprocess.Popen, str]:
+    """A subprocess (on core ``cpu``, all its threads, unless None) and the first line it prints."""
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=pin)
     return process, process.stdout.readline()
 
 
@@ -116,7 +132,16 @@ def live_latency_ms(network, settings: PipelineSettings) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"interleaved repetitions ({REPEATS})")
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--shared-cores", action="store_true", help="let the scheduler place the server, "
+                        "the desk and the relays (default: server and desk on cores of their own)")
+    options = parser.parse_args()
+    repeats = options.repeats
+    pinned = not options.shared_cores and can_pin()
+    desk_cpu, host_cpu = (DESK_CPU, HOST_CPU) if pinned else (None, None)
+    if pinned:
+        os.sched_setaffinity(0, {DESK_CPU})  # before any engine starts a thread
+    print(f"server on core {HOST_CPU}, desk, local engine and relays on core {DESK_CPU}" if pinned
+          else "cores shared: the scheduler places the server, the desk and the relays")
     model = load_model(DEFAULT_MODEL)
     # the quiet-scene gate off: every decision closes a window (the looped demo has quiet stretches,
     # whose extra "no gesture" decisions would break the window-by-window timing)
@@ -125,9 +150,10 @@ def main() -> int:
     token = Path(tempfile.mkdtemp()) / "bench.token"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVEGESTURE_TOKEN_FILE": str(token)}
     os.environ["LIVEGESTURE_TOKEN_FILE"] = str(token)
-    server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env)
+    server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env,
+                         host_cpu)
     port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env)
+    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env, desk_cpu)
              for ms in (0.0, ONE_WAY_MS)]
     relayed, delayed = (int(line.split("listening on ")[1]) for _, line in links)
     rtt_ms = 2 * ONE_WAY_MS
