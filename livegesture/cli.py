@@ -298,8 +298,8 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="sweep the live pipeline's window settings; save the best to the config",
                        description="Run the streaming evaluation at every point of a grid of settings, report "
                                    "accuracy against decision latency (table, OUT/tune.json, OUT/pareto.png) and "
-                                   "write the best point (the most accurate of the Pareto front, within the "
-                                   "--max-false-switches budget) to the config "
+                                   "write the best point (the most accurate, a tie within a tenth of a point going to "
+                                   "fewer false switches, within the --max-false-switches budget) to the config "
                                    "file the GUI reads. Options not given keep the default grid's values.")
     _add_evaluation_common(p, "runs/tune")
     p.add_argument("--no-write", action="store_true", help="report only; leave the config file alone")

@@ -6,7 +6,8 @@ Two figures per point: *accuracy* (balanced: the mean of the decisions' accuracy
 gestures and of the "no gesture" decisions' share between them) and *latency*
 (the median time to the first correct decision after a gesture's onset; a point with no
 correct decision at all has infinite latency). The Pareto front and the best point are
-chosen as :mod:`livegesture.evaluate.grid` documents; with a budget of false switches per
+chosen as :mod:`livegesture.evaluate.grid` documents (a tie in accuracy goes to the point with
+fewer false switches); with a budget of false switches per
 gesture, the best point is chosen among the points within it only (balanced accuracy does
 not see a prediction that flickers between classes it gets right half of the time).
 """
@@ -81,11 +82,13 @@ class TuneResult:
 
     @property
     def best(self) -> int | None:
-        """The most accurate point of the eligible points' Pareto front (None if none is eligible)."""
+        """The best of the eligible points (:func:`~livegesture.evaluate.grid.best_point`: a tie in
+        accuracy goes to fewer false switches; None if none is eligible)."""
         eligible = self.eligible
         if not eligible:
             return None
-        return eligible[best_point([(self.points[i].accuracy, self.points[i].latency_s) for i in eligible])]
+        chosen = [self.points[i] for i in eligible]
+        return eligible[best_point([(p.accuracy, p.latency_s) for p in chosen], [p.switches_per_gesture for p in chosen])]
 
     def to_dict(self) -> dict[str, Any]:
         front, best = self.front, self.best
