@@ -12,10 +12,11 @@ Throughput: every frame pushed as fast as possible, then the last answer. Latenc
 decision: from pushing the frame that completes a window (the earlier frames answered, then
 :data:`LATENCY_IDLE_S` idle, in every configuration alike) to having its decision; and the
 live pipeline's own figure (from the hand-over of the batch that completed a window to the
-decision's publication) on the session replayed at real time, once each. The configurations run ``--repeats`` times (5), interleaved, each repetition in a rotated
-order; each remote figure is a ratio to the local figure *of the same repetition*, and the
-median over repetitions counts (the range is printed too): the development machines are shared
-and their load drifts within seconds. Targets: remote throughput >= 90 % of local at 0 and 40
+decision's publication) on the session replayed at real time, once each. The configurations
+run ``--repeats`` times (5), interleaved, each repetition in a rotated order; each remote
+figure is a ratio to the local figure *of the same repetition*, and the median over
+repetitions counts (the range is printed too): the development machines are shared and their
+load drifts within seconds. Targets: remote throughput >= 90 % of local at 0 and 40
 ms; added latency <= the round trip + 5 ms. The exit status says whether every median met its
 target.
 
@@ -85,7 +86,8 @@ def can_pin() -> bool:
 
 
 def start(command: list[str], env: dict[str, str], cpu: int | None) -> tuple[subprocess.Popen, str]:
-    """A subprocess (on core ``cpu``, all its threads, unless None) and the first line it prints."""
+    """A subprocess (on core ``cpu``, all its threads; None: on this process's cores) and the first
+    line it prints."""
     pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=pin)
     return process, process.stdout.readline()
@@ -137,9 +139,8 @@ def main() -> int:
     options = parser.parse_args()
     repeats = options.repeats
     pinned = not options.shared_cores and can_pin()
-    desk_cpu, host_cpu = (DESK_CPU, HOST_CPU) if pinned else (None, None)
-    if pinned:
-        os.sched_setaffinity(0, {DESK_CPU})  # before any engine starts a thread
+    if pinned:  # before any engine starts a thread; the relays inherit the desk's core
+        os.sched_setaffinity(0, {DESK_CPU})
     print(f"server on core {HOST_CPU}, desk, local engine and relays on core {DESK_CPU}" if pinned
           else "cores shared: the scheduler places the server, the desk and the relays")
     model = load_model(DEFAULT_MODEL)
@@ -151,9 +152,9 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVEGESTURE_TOKEN_FILE": str(token)}
     os.environ["LIVEGESTURE_TOKEN_FILE"] = str(token)
     server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env,
-                         host_cpu)
+                         HOST_CPU if pinned else None)
     port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env, desk_cpu)
+    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env, None)
              for ms in (0.0, ONE_WAY_MS)]
     relayed, delayed = (int(line.split("listening on ")[1]) for _, line in links)
     rtt_ms = 2 * ONE_WAY_MS

@@ -93,8 +93,9 @@ def test_grid_points_are_the_product_of_the_values():
 def test_a_tie_in_accuracy_goes_to_fewer_false_switches_then_to_the_faster_point():
     # the second point is a hundredth of a point less accurate, the third 0.2 points
     points = [(0.8280, 0.31), (0.8279, 0.31), (0.8260, 0.20)]
-    assert best_point(points) == 0  # without switches: the tie goes to the faster, here the first
+    assert best_point(points) == 0  # without switches: the faster; equally fast, the more accurate
     assert best_point(points, [0.35, 0.29, 0.0]) == 1  # tied: fewer switches
-    assert best_point(points, [0.35, 0.35, 0.0]) == 0  # tied on switches too: the first, as fast
+    assert best_point(points, [0.35, 0.35, 0.0]) == 0  # tied on switches and latency: the more accurate
+    assert best_point(points[1::-1], [0.35, 0.35]) == 1  # whatever the order
     assert best_point([(0.8280, 0.40), (0.8275, 0.30)], [0.3, 0.3]) == 1  # tied: the faster
     assert best_point([(0.8280, 0.40), (0.8260, 0.30)], [0.3, 0.1]) == 0  # 0.2 points apart: no tie

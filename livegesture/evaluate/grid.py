@@ -4,8 +4,9 @@ command line reads the defaults).
 A point is on the **Pareto front** when no other point is at least as accurate and at least
 as fast, and strictly better in one. The **best** point is the most accurate one, where
 accuracies within :data:`ACCURACY_TIE` of the highest count as a tie: of the tied points, the
-one with the fewest false switches per gesture (when they are given), then the fastest. Without
-false switches that is the most accurate point of the front (the faster one on a tie).
+one with the fewest false switches per gesture (when they are given), then the fastest, then
+the most accurate. So the best point is on the front whenever the tied points' false switches
+are equal (or not given).
 """
 
 from __future__ import annotations
@@ -74,4 +75,4 @@ def best_point(points: Sequence[tuple[float, float]], switches: Sequence[float] 
         raise ValueError("no points to choose from")
     top = max(accuracy for accuracy, _ in points)
     tied = [i for i, (accuracy, _) in enumerate(points) if accuracy >= top - ACCURACY_TIE]
-    return min(tied, key=lambda i: (0.0 if switches is None else switches[i], points[i][1]))
+    return min(tied, key=lambda i: (0.0 if switches is None else switches[i], points[i][1], -points[i][0]))
