@@ -94,10 +94,20 @@ def test_structured_engine_saturates_like_sparse():
     network = LayeredNetwork((layer,), threshold=5, input_shape=(1, 100, 100))
     structured, sparse = make_backend("fast", network), make_backend("fast-sparse", network)
     ones = np.ones(network.input_shape, np.uint8)
+    assert structured.widths == [32]  # 5 + 0 at most: int32 holds it until the floor sinks below
     for backend in (structured, sparse):
         run_sample(backend, [ones] * 60, 0)
-    assert structured._v[0].tolist() == [V_MIN, V_MIN] == sparse._v.tolist()
+    assert structured.potentials[0].tolist() == [V_MIN, V_MIN] == sparse._v.tolist()
     assert structured.stats["saturations"] == sparse.stats["saturations"] > 0
+    assert structured.widths == [64]
+    for steps in (6, 7, 8):  # from 7 steps on below int32's range: widened on the way
+        for backend in (structured, sparse):
+            run_sample(backend, [ones] * steps, 0)
+        assert structured.potentials[0].tolist() == sparse._v.tolist()
+        assert structured.widths == [32 if steps < 7 else 64]
+    assert sparse._v.min() < np.iinfo(np.int32).min
+    structured.reset()
+    assert structured.widths == [32]
 
 
 def test_large_sums_are_split_or_widened_and_stay_exact():
@@ -115,8 +125,8 @@ def test_large_sums_are_split_or_widened_and_stay_exact():
     sparse.step(frames[0])
     engine.step(frames[1])
     sparse.step(frames[1])
-    assert np.array_equal(engine._v[0].reshape(-1), sparse._v[:4 * 9])
-    assert engine._v[0].max() > 2 ** 24 * 2  # beyond float32's exact range: the split did its work
+    assert np.array_equal(engine.potentials[0].reshape(-1), sparse._v[:4 * 9])
+    assert engine.potentials[0].max() > 2 ** 24 * 2  # beyond float32's exact range: the split did its work
     assert SPLIT_BASE == 256
 
 
@@ -131,6 +141,27 @@ def test_deployed_architecture_structured_equals_sparse():
     expected = step_outputs(structured, frames)
     assert expected.sum() > 0
     assert np.array_equal(step_outputs(SparseFastBackend(network), frames), expected)
+
+
+def test_channels_last_state_is_the_networks_layer_by_layer():
+    """The structured engine keeps values channels last; seen in the network's layout, every
+    layer's potentials and a convolution's output spikes are the event-driven engine's (a
+    non-square padded input, a convolution last)."""
+    rng = np.random.default_rng(8)
+    first = ConvLayer(rng.integers(-40, 80, (5, 3, 3, 3)), 2, 1)
+    last = ConvLayer(rng.integers(-40, 80, (4, 5, 3, 3)), 1, 1)
+    network = LayeredNetwork((first, last), threshold=60, leak=2, input_shape=(3, 9, 13))
+    structured, sparse = make_backend("fast", network), make_backend("fast-sparse", network)
+    structured.reset()
+    sparse.reset()
+    spiked = 0
+    for frame in random_frames(rng, network.input_shape, 6, 0.4):
+        outputs = structured.step(frame)
+        assert np.array_equal(outputs, sparse.step(frame))
+        spiked += outputs.sum()
+        potentials = np.concatenate([v.reshape(-1) for v in structured.potentials])
+        assert np.array_equal(potentials, sparse._v)
+    assert spiked > 0 and [v.shape for v in structured.potentials] == [(5, 5, 7), (4, 5, 7)]
 
 
 def test_step_accepts_frames_axon_lists_and_nothing():
