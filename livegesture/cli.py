@@ -142,6 +142,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, help=f"training samples held out for model selection "
                                                       f"(default {t.val_fraction})")
     p.add_argument("--seed", type=int, help=f"random seed (default {t.seed})")
+    p.add_argument("--class-weight", type=float, nargs=2, action="append", metavar=("CLASS", "WEIGHT"),
+                   help="weigh the samples of class CLASS (1-11) by WEIGHT in the loss (repeatable; default 1)")
     p.add_argument("--device", help=f"torch device: auto, cpu, cuda (default {t.device})")
     p.add_argument("--limit", type=int, default=None, help="use at most this many samples per split (quick runs)")
     p.add_argument("--live-windows", action="store_true",

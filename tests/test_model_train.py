@@ -205,9 +205,15 @@ def test_cli_train_and_convert(tmp_path, capsys):
     write_tiny_dataset(tmp_path / "data", users=(1, 2, 3), test_users=(3,))
     out = tmp_path / "run"
     assert main(["train", str(tmp_path / "data"), "-o", str(out), "--epochs", "1", "--qat-epochs", "1",
-                 "--channels", "2", "--conv-layers", "1", "--batch-size", "3", "--no-progress"]) == 0
+                 "--channels", "2", "--conv-layers", "1", "--batch-size", "3", "--no-progress",
+                 "--class-weight", "11", "3"]) == 0
     assert "model.npz: float" in capsys.readouterr().out
-    assert load_model(out / "model.npz").network.num_outputs == 11
+    model = load_model(out / "model.npz")
+    assert model.network.num_outputs == 11
+    assert model.info.training["config"]["class_weights"] == [1.0] * 10 + [3.0]  # "other gestures" is class 11
+    for bad in (["0", "2"], ["12", "2"], ["3", "0"], ["2.5", "1"]):
+        assert main(["train", str(tmp_path / "data"), "-o", str(tmp_path / "bad"), "--class-weight", *bad]) == 2
+        assert "--class-weight" in capsys.readouterr().err
     assert main(["convert", str(out / "best-float.pt"), "--verify", "1", "-o", str(tmp_path / "net.pkl")]) == 0
     text = capsys.readouterr().out
     assert "identical output spikes" in text and "written" in text

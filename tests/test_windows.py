@@ -132,6 +132,26 @@ def test_the_idle_target_is_silence():
     assert flipped_labels.tolist() == [IDLE, IDLE]
 
 
+def test_class_weights_weigh_each_samples_loss():
+    """Weighted by hand: each sample's mean squared error of its rates, times its class's weight
+    (an idle window's: 1), over the sum of the weights."""
+    steps = 10 + 6 - 4
+    counts = torch.tensor([[6.0, 0, 0], [0, 3.0, 9.0], [2.0, 0, 0]])
+    labels = torch.tensor([0, 2, IDLE])
+    errors = [((6 / steps - 1) ** 2) / 3, ((3 / steps) ** 2 + (9 / steps - 1) ** 2) / 3, ((2 / steps) ** 2) / 3]
+    net = TrainConfig().net.__class__(num_classes=3)
+    plain = TrainConfig(mirror=False, net=net)
+    weighted = TrainConfig(mirror=False, net=net, class_weights=(1.0, 1.0, 4.0))
+    assert float(loss_of(counts, labels, plain)) == pytest.approx(sum(errors) / 3)
+    assert float(loss_of(counts, labels, weighted)) == pytest.approx((errors[0] + 4 * errors[1] + errors[2]) / 6)
+    ce = TrainConfig(mirror=False, net=net, loss="ce", class_weights=(1.0, 1.0, 4.0))
+    known = labels[:2]
+    expected = torch.nn.functional.cross_entropy(counts[:2], known, weight=torch.tensor([1.0, 1.0, 4.0]))
+    assert float(loss_of(counts[:2], known, ce)) == pytest.approx(float(expected))
+    with pytest.raises(ValueError, match="3 positive numbers"):
+        TrainConfig(mirror=False, net=net, class_weights=(1.0, 2.0))
+
+
 def test_sampler_refuses_sessions_without_room():
     empty = Session.of(np.zeros(0, dtype=[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")]), [], (128, 128),
                        1, "empty")

@@ -6,7 +6,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from livegesture.model.config import TrainConfig
+from livegesture.model.config import NUM_CLASSES, TrainConfig
+
+
+def class_weights(pairs: list[list[float]] | None) -> tuple[float, ...] | None:
+    """``--class-weight CLASS WEIGHT`` pairs (classes counted from 1, as users read them) -> a
+    weight for each class, 1 where none is given; None without any pair."""
+    from livegesture.model.train import TrainingError
+
+    if not pairs:
+        return None
+    weights = [1.0] * NUM_CLASSES
+    for number, weight in pairs:
+        if not number.is_integer() or not 1 <= number <= NUM_CLASSES or weight <= 0:
+            raise TrainingError(f"--class-weight {number:g} {weight:g}: a class 1-{NUM_CLASSES} and a positive weight")
+        weights[int(number) - 1] = weight
+    return tuple(weights)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -15,7 +30,7 @@ def train(args: argparse.Namespace) -> int:
     from livegesture.model.windows import WindowRange
 
     config = TrainConfig().with_overrides(
-        epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
+        class_weights=class_weights(args.class_weight), epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
         lr=args.lr, qat_lr=args.qat_lr, loss=args.loss, timesteps=args.timesteps, drain_steps=args.drain_steps,
         max_shift=args.max_shift, drop_rate=args.drop_rate, mirror=args.mirror, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, net_channels=args.channels, net_conv_layers=args.conv_layers)

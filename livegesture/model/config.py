@@ -123,11 +123,17 @@ class TrainConfig:
     """Part of the training samples held out to pick the best epoch."""
     seed: int = 0
     device: str = "auto"
+    class_weights: tuple[float, ...] = ()
+    """Weight of each class's samples in the loss (by class index; empty: all 1); idle windows weigh 1."""
     net: NetConfig = field(default_factory=NetConfig)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        object.__setattr__(self, "class_weights", tuple(float(w) for w in self.class_weights))
+        if self.class_weights and (len(self.class_weights) != self.net.num_classes
+                                   or not all(w > 0 for w in self.class_weights)):
+            raise ValueError(f"class weights must be {self.net.num_classes} positive numbers, got {self.class_weights}")
         if self.mirror and self.net.num_classes != NUM_CLASSES:
             raise ValueError(f"mirroring swaps DVS Gesture's {NUM_CLASSES} classes; a {self.net.num_classes}-class "
                              "net must train without it")

@@ -183,14 +183,21 @@ def loss_of(counts: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> 
     """Mean loss of output spike counts ``(B, classes)``: cross-entropy of the counts, or the
     squared error of the firing rates against one-hot targets (SpikingJelly's DVS recipe).
     An :data:`~livegesture.model.windows.IDLE` sample's target is silence: all rates 0 (mse
-    only; cross-entropy has no such target)."""
+    only; cross-entropy has no such target). With ``config.class_weights`` the mean is weighted
+    by each sample's class weight (an idle sample's: 1), as ``cross_entropy(weight=...)`` does."""
     if config.loss == "ce":
         if bool((labels == IDLE).any()):
             raise TrainingError("idle samples (target: no output spikes) need the mse loss")
-        return F.cross_entropy(counts, labels)
-    steps = counted_steps(config.timesteps, config.drain_steps, config.net.depth)
-    targets = F.one_hot(labels.clamp(min=0), counts.shape[1]).to(counts.dtype) * (labels != IDLE)[:, None]
-    return F.mse_loss(counts / steps, targets)
+        losses = F.cross_entropy(counts, labels, reduction="none")
+    else:
+        steps = counted_steps(config.timesteps, config.drain_steps, config.net.depth)
+        targets = F.one_hot(labels.clamp(min=0), counts.shape[1]).to(counts.dtype) * (labels != IDLE)[:, None]
+        losses = F.mse_loss(counts / steps, targets, reduction="none").mean(dim=1)
+    if not config.class_weights:
+        return losses.mean()
+    table = torch.tensor(config.class_weights, dtype=losses.dtype, device=losses.device)
+    weights = torch.where(labels == IDLE, torch.ones_like(losses), table[labels.clamp(min=0)])
+    return (weights * losses).sum() / weights.sum()
 
 
 def correct_of(counts: torch.Tensor, labels: torch.Tensor) -> int:
