@@ -2,7 +2,10 @@
 
 1. The deployed net (the shipped model in assets/ when present, else the reference
    architecture with random integer weights): ``fast`` (structured) and ``fast-sparse``.
-   Target: fast <= 2 ms per timestep on a 2-core machine.
+   Target: fast <= 2 ms per timestep on a 2-core machine. Then ``fast`` running the same
+   samples together (``run_samples``, as the per-sample evaluation and training's integer
+   check do: :data:`~livegesture.backends.fast.INSTANCES_PER_BATCH` instances per batch of
+   matrix products) against one at a time, alternated, best of ``BATCH_ROUNDS``.
 2. The largest reference-family net hs_api's simpleSim can hold (4 channels: its dense
    matrices have (axons + neurons) x neurons entries): simplesim against both fast
    engines. Target: fast >= 100x simpleSim.
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from livegesture.backends import DRAIN_STEPS, TIMESTEPS, make_backend, run_sample
+from livegesture.backends.fast import INSTANCES_PER_BATCH
 from livegesture.backends.network import INPUT_SHAPE
 from livegesture.backends.simplesim import MAX_DENSE_ENTRIES
 from livegesture.backends.testing import random_frames, random_network
@@ -28,6 +32,7 @@ from livegesture.model.files import DEFAULT_MODEL, load_model
 DENSITY = 0.2           # active pixels per frame: the synthetic DVS Gesture frames average 20 %
 SAMPLES = {"fast": 30, "fast-sparse": 5, "simplesim": 2}
 TARGET_MS, TARGET_RATIO = 2.0, 100.0
+BATCH_ROUNDS = 5
 
 
 def deployed_network():
@@ -79,10 +84,31 @@ def run(title: str, network, engines: tuple[str, ...]) -> dict[str, float]:
     return per_step
 
 
+def batched_vs_one_at_a_time(network) -> None:
+    """ms per timestep of each sample: ``run_samples`` against ``run_sample`` one by one, alternated."""
+    samples = random_frames(np.random.default_rng(3), (TIMESTEPS, *INPUT_SHAPE), SAMPLES["fast"], DENSITY)
+    backend = make_backend("fast", network)
+    steps = len(samples) * (TIMESTEPS + DRAIN_STEPS)
+    best = {"one at a time": float("inf"), "together": float("inf")}
+    for _ in range(BATCH_ROUNDS):
+        started = time.perf_counter()
+        single = np.array([run_sample(backend, frames, DRAIN_STEPS) for frames in samples])
+        best["one at a time"] = min(best["one at a time"], 1e3 * (time.perf_counter() - started) / steps)
+        started = time.perf_counter()
+        together = backend.run_samples(samples, DRAIN_STEPS)
+        best["together"] = min(best["together"], 1e3 * (time.perf_counter() - started) / steps)
+        if not np.array_equal(single, together):
+            raise SystemExit("run_samples disagrees with run_sample")
+    print(f"  fast, {INSTANCES_PER_BATCH} samples stepped together: {best['together']:.3f} ms per sample's step against "
+          f"{best['one at a time']:.3f} one at a time: {best['one at a time'] / best['together']:.2f}x "
+          f"(best of {BATCH_ROUNDS} alternated, identical counts)")
+
+
 def main() -> None:
     print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; frames with {DENSITY:.0%} active pixels")
     network, origin = deployed_network()
     deployed = run(f"deployed net ({origin})", network, ("fast", "fast-sparse"))
+    batched_vs_one_at_a_time(network)
     small = run("largest reference-family net simpleSim holds", largest_simplesim_network(),
                 ("fast", "fast-sparse", "simplesim"))
     ratio = small["simplesim"] / small["fast"]

@@ -164,6 +164,41 @@ def test_channels_last_state_is_the_networks_layer_by_layer():
     assert spiked > 0 and [v.shape for v in structured.potentials] == [(5, 5, 7), (4, 5, 7)]
 
 
+@pytest.mark.parametrize("count", [0, 1, 3, 9])
+def test_run_samples_is_run_sample_of_each_and_counts_alike(count):
+    """Samples stepped together (the structured engine, in several batches for 9) or one by one
+    (the default): each one's counts are run_sample's, every counter grows as much, and the single
+    instance's state is left as it was."""
+    rng = np.random.default_rng(11)
+    network = random_network(rng, padding=1, input_shape=(2, 15, 21), threshold=60)
+    samples = random_frames(rng, (7, *network.input_shape), count, 0.3)
+    samples[:, 2] = 0  # an empty frame in every sample
+    first = random_frames(rng, network.input_shape, 1, 0.3)[0]
+    for name in ("fast", "fast-sparse"):
+        one, together = make_backend(name, network), make_backend(name, network)
+        expected = np.array([run_sample(one, frames, 4) for frames in samples], dtype=np.int64).reshape(count, 5)
+        assert count == 0 or expected.sum() > 0
+        together.reset()
+        together.step(first)
+        state = [v.copy() for v in getattr(together, "potentials", [])]
+        before = together.stats
+        counts = together.run_samples(samples, 4)
+        assert counts.shape == (count, network.num_outputs) and np.array_equal(counts, expected), name
+        assert all(np.array_equal(a, b) for a, b in zip(state, getattr(together, "potentials", [])))
+        assert {key: value - before[key] for key, value in together.stats.items()} == one.stats, name
+        assert np.array_equal(together.step(None), _second(network, first)), name  # the stream goes on
+    with pytest.raises(NetworkError, match="samples must be"):
+        make_backend("fast", network).run_samples(np.zeros((2, 7, 2, 15, 15)))
+
+
+def _second(network, first):
+    """The output spikes of a fresh fast engine's second step (``first``, then nothing)."""
+    backend = make_backend("fast", network)
+    backend.reset()
+    backend.step(first)
+    return backend.step(None)
+
+
 def test_step_accepts_frames_axon_lists_and_nothing():
     rng = np.random.default_rng(9)
     network = random_network(rng)

@@ -56,6 +56,12 @@ class Backend(ABC):
         self._stats["output_spikes"] += int(spikes.sum())
         return spikes
 
+    def run_samples(self, samples: np.ndarray, drain_steps: int = DRAIN_STEPS) -> np.ndarray:
+        """:func:`run_sample` of each sample of ``samples`` ``(B, T, ...)``: ``(B, outputs)``
+        counts (a backend that can step several instances at once does it so)."""
+        return np.array([run_sample(self, frames, drain_steps) for frames in samples],
+                        dtype=np.int64).reshape(len(samples), self.num_outputs)
+
     def close(self) -> None:
         """Release what the backend holds; safe to call more than once."""
 

@@ -23,16 +23,30 @@ bound reaches 2**24 is split, ``w = 256*hi + lo`` with ``hi`` in [-128, 127] and
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 
-from livegesture.backends.base import Backend
-from livegesture.backends.network import V_MAX, V_MIN, ConvLayer, CriGraph, Layer, LayeredNetwork, Network
+from livegesture.backends.base import DRAIN_STEPS, Backend
+from livegesture.backends.network import (
+    V_MAX,
+    V_MIN,
+    ConvLayer,
+    CriGraph,
+    Layer,
+    LayeredNetwork,
+    Network,
+    NetworkError,
+)
 
 FLOAT32_EXACT = 2 ** 24
 """Integers below this magnitude, and their sums below it, are exact in float32."""
 INT32 = np.iinfo(np.int32)
 SPLIT_BASE = 256
+INSTANCES_PER_BATCH = 4
+"""Samples :meth:`StructuredFastBackend.run_samples` steps together: fewer share less of a step's
+per-call costs, more (8 for the deployed net) outgrow the caches and are slower again."""
 
 
 def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -82,29 +96,30 @@ class _ExactLayer:
         self._torch = torch
 
     def __call__(self, spikes: np.ndarray, dtype: type[np.integer] = np.int64) -> np.ndarray:
-        """``spikes`` (bool, the input's channels-last shape) -> synaptic input (the output's), as
-        ``dtype`` (the caller's bounds say it holds the sums)."""
+        """``spikes`` (bool, ``(instances, *channels-last input shape)``) -> synaptic input (the
+        output's), as ``dtype`` (the caller's bounds say it holds the sums)."""
         torch = self._torch
         x = torch.from_numpy(spikes.astype(np.float32)).to(self._dtype)
+        instances = x.shape[0]
         if self._conv:
-            if self._padding:  # (H, W, C): pad W and H, not C
+            if self._padding:  # (N, H, W, C): pad W and H, not C
                 x = torch.nn.functional.pad(x, (0, 0, *(self._padding,) * 4))
-            height_stride, width_stride, channels = x.stride()[0], x.stride()[1], x.shape[2]
+            instance_stride, height_stride, width_stride, _ = x.stride()
             oh, ow, _ = self._out_shape
-            columns = x.as_strided((oh, ow, self._kh, self._kw, channels),
-                                   (self._stride * height_stride, self._stride * width_stride, height_stride,
-                                    width_stride, 1)).reshape(oh * ow, -1)
+            columns = x.as_strided((instances, oh, ow, self._kh, self._kw, x.shape[3]),
+                                   (instance_stride, self._stride * height_stride, self._stride * width_stride,
+                                    height_stride, width_stride, 1)).reshape(instances * oh * ow, -1)
         else:
-            columns = x.reshape(1, -1)
+            columns = x.reshape(instances, -1)
         product = (columns @ self._matrix).numpy()
         if self.mode == "split":
             product = product[:, :self._out].astype(np.int64) * SPLIT_BASE + product[:, self._out:].astype(np.int64)
-        return product.astype(dtype).reshape(self._out_shape)
+        return product.astype(dtype).reshape(instances, *self._out_shape)
 
 
 class StructuredFastBackend(Backend):
     """The layered network as integer matrix products: well under 1 ms per step for the deployed net
-    (``benchmarks/bench_backends.py``)."""
+    (``benchmarks/bench_backends.py``). :meth:`run_samples` steps many samples at once."""
 
     name = "fast"
 
@@ -120,60 +135,93 @@ class StructuredFastBackend(Backend):
         # int32 while it holds every potential: below the fixed upper bound (V <= threshold before
         # integration) and above the floor, which sinks each step (widened to int64 below it)
         self._narrow = [network.threshold + layer.max_input <= INT32.max for layer in self._layers]
-        self._v = [np.zeros(channels_last(shape), dtype=np.int32 if narrow else np.int64)
-                   for shape, narrow in zip(shapes, self._narrow)]
-        self._input = np.zeros(channels_last(network.input_shape), dtype=bool)
-        self._input_slot = _channels_last_slots(network.input_shape)
         # Saturation can only happen once a potential may leave the 35-bit range (the same bounds).
         self._may_overflow = [network.threshold + layer.max_input > V_MAX for layer in self._layers]
-        self._floor = [0] * len(shapes)
+        self._state = self._cleared(1)
+        self._input = np.zeros((1, *channels_last(network.input_shape)), dtype=bool)
+        self._input_slot = _channels_last_slots(network.input_shape)
         self._stats.update(saturations=0, neuron_spikes=0)
 
     @property
     def potentials(self) -> list[np.ndarray]:
         """Each layer's membrane potentials in the network's layout (views of the state)."""
-        return [_network_layout(v) for v in self._v]
+        return [_network_layout(v)[0] for v in self._state.potentials]
 
     @property
     def precision(self) -> list[str]:
         """How each layer's product is computed: float32, split or float64."""
         return [layer.mode for layer in self._layers]
 
-    def _reset(self) -> None:
-        for k, (v, narrow) in enumerate(zip(self._v, self._narrow)):
-            if narrow and v.dtype != np.int32:
-                self._v[k] = np.zeros(v.shape, dtype=np.int32)
-            else:
-                v[:] = 0
-        self._floor = [0] * len(self._v)
-
     @property
     def widths(self) -> list[int]:
         """Bits of each layer's potentials now: 32 while the bounds allow, else 64."""
-        return [v.dtype.itemsize * 8 for v in self._v]
+        return [v.dtype.itemsize * 8 for v in self._state.potentials]
+
+    def run_samples(self, samples: np.ndarray, drain_steps: int = DRAIN_STEPS) -> np.ndarray:
+        """The reference deployment of every sample of ``samples`` ``(B, T, *input_shape)``, as
+        :func:`~livegesture.backends.run_sample` runs each (and counted alike in ``stats``), but
+        :data:`INSTANCES_PER_BATCH` at a time, stepped together: that many instances of the network
+        in one batch of matrix products, which share the per-call costs of a step
+        (``benchmarks/bench_backends.py``). The single instance's state is left as it was."""
+        samples = np.asarray(samples)
+        if samples.ndim != 5 or samples.shape[2:] != tuple(self.network.input_shape):
+            raise NetworkError(f"samples must be (B, T, *{tuple(self.network.input_shape)}), got {samples.shape}")
+        counts = [self._run_batch(samples[lo:lo + INSTANCES_PER_BATCH], drain_steps)
+                  for lo in range(0, len(samples), INSTANCES_PER_BATCH)]
+        return np.concatenate(counts) if counts else np.zeros((0, self.num_outputs), dtype=np.int64)
+
+    def _run_batch(self, samples: np.ndarray, drain_steps: int) -> np.ndarray:
+        instances, frames = samples.shape[:2]
+        state = self._cleared(instances)
+        active = samples.transpose(0, 1, 3, 4, 2) != 0  # channels last, as the state
+        counts = np.zeros((instances, self.num_outputs), dtype=np.int64)
+        for t in range(frames + drain_steps):
+            fired = self._advance(state, np.ascontiguousarray(active[:, t]) if t < frames else None)
+            counts += _network_layout(fired).reshape(instances, -1)
+        self._stats["steps"] += instances * (frames + drain_steps)
+        self._stats["resets"] += instances
+        self._stats["output_spikes"] += int(counts.sum())
+        return counts
+
+    def _cleared(self, instances: int) -> _State:
+        return _State([np.zeros((instances, *channels_last(shape)), dtype=np.int32 if narrow else np.int64)
+                       for shape, narrow in zip(self.network.layer_shapes, self._narrow)])
+
+    def _reset(self) -> None:
+        if any((v.dtype == np.int32) != narrow for v, narrow in zip(self._state.potentials, self._narrow)):
+            self._state = self._cleared(1)  # a layer was widened
+            return
+        for v in self._state.potentials:
+            v[:] = 0
+        self._state.floor = [0] * len(self._state.floor)
 
     def _step(self, axons: np.ndarray) -> np.ndarray:
+        self._input[:] = False
+        self._input.reshape(-1)[self._input_slot[axons]] = True
+        return _network_layout(self._advance(self._state, self._input)).reshape(-1).astype(np.int64)
+
+    def _advance(self, state: _State, source: np.ndarray | None) -> np.ndarray:
+        """One step of every instance of ``state`` with input spikes ``source`` (channels last,
+        None: none); the last layer's spikes."""
         threshold, leak = self.network.threshold, self.network.leak
         fired = []
-        for v in self._v:                                  # phase 1: fire, reset, leak
+        for v in state.potentials:                         # phase 1: fire, reset, leak
             spikes = v > threshold
             v *= ~spikes
             v -= v >> leak
             fired.append(spikes)
             self._stats["neuron_spikes"] += int(np.count_nonzero(spikes))
-        self._input[:] = False
-        self._input.reshape(-1)[self._input_slot[axons]] = True
-        sources = [self._input] + fired[:-1]
-        for k, (v, source, layer) in enumerate(zip(self._v, sources, self._layers)):
-            if not source.any():                           # phase 2: integrate this step's spikes
+        sources = [source] + fired[:-1]
+        for k, (v, spikes, layer) in enumerate(zip(state.potentials, sources, self._layers)):
+            if spikes is None or not spikes.any():        # phase 2: integrate this step's spikes
                 continue
-            self._floor[k] += layer.min_input
-            if self._floor[k] < INT32.min and v.dtype == np.int32:
-                v = self._v[k] = v.astype(np.int64)
-            v += layer(source, v.dtype)
-            if self._may_overflow[k] or self._floor[k] < V_MIN:
+            state.floor[k] += layer.min_input
+            if state.floor[k] < INT32.min and v.dtype == np.int32:
+                v = state.potentials[k] = v.astype(np.int64)
+            v += layer(spikes, v.dtype)
+            if self._may_overflow[k] or state.floor[k] < V_MIN:
                 self._saturate(v)
-        return _network_layout(fired[-1]).reshape(-1).astype(np.int64)
+        return fired[-1]
 
     def _saturate(self, v: np.ndarray) -> None:
         over = np.count_nonzero((v > V_MAX) | (v < V_MIN))
@@ -182,14 +230,27 @@ class StructuredFastBackend(Backend):
             np.clip(v, V_MIN, V_MAX, out=v)
 
 
+@dataclass
+class _State:
+    """The membrane potentials of some instances of a layered network, layer by layer
+    ``(instances, *channels-last shape)``, and each layer's floor since the clear."""
+
+    potentials: list[np.ndarray]
+    floor: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.floor = [0] * len(self.potentials)
+
+
 def _channels_last_slots(shape: tuple[int, ...]) -> np.ndarray:
     """Where each value of a ``shape`` array (in C order) sits in its :func:`channels_last` array."""
-    return _network_layout(np.arange(int(np.prod(shape))).reshape(channels_last(shape))).reshape(-1)
+    return _network_layout(np.arange(int(np.prod(shape))).reshape(1, *channels_last(shape))).reshape(-1)
 
 
 def _network_layout(values: np.ndarray) -> np.ndarray:
-    """A channels-last array as a view in the network's layout: ``(H, W, C)`` -> ``(C, H, W)``."""
-    return values.transpose(2, 0, 1) if values.ndim == 3 else values
+    """Instances' channels-last values as a view in the network's layout: ``(N, H, W, C)`` ->
+    ``(N, C, H, W)``; ``(N, features)`` unchanged."""
+    return values.transpose(0, 3, 1, 2) if values.ndim == 4 else values
 
 
 class SparseFastBackend(Backend):

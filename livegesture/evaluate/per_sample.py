@@ -4,6 +4,7 @@ Exactly as the nets are trained and tested: the gesture's events (``start <= t <
 -> :func:`~livegesture.geometry.integrate_field` (the sensor's region of interest mapped to the
 128x128 field, the identity on a DVS128, then the model's ``timesteps`` equal-count frames)
 -> :func:`~livegesture.backends.run_sample` (clear, one step per frame, the model's drain steps;
+several gestures stepped together where the backend can, :meth:`~livegesture.backends.Backend.run_samples`;
 through a ``livegesture serve`` with ``remote``: :class:`EngineSamples`) -> argmax of the output
 spike counts (ties go to the lower class, as ``numpy.argmax``; a silent net predicts class 0, as
 the reference does). The accuracy is
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from livegesture.backends import BUILD_IMPORTS, Backend, Network, make_backend, run_sample
+from livegesture.backends import BUILD_IMPORTS, Backend, Network, make_backend
 from livegesture.events import SensorSize
 from livegesture.evaluate.metrics import ClassScores
 from livegesture.evaluate.pool import run_pool, start_fork_server
@@ -135,8 +136,13 @@ class EngineSamples:
             remote=remote, mode=PERIODIC, clear_every=info.timesteps, drain_steps=info.drain_steps, smoothing=1,
             min_confidence=0.0, min_output_spikes=0, switch_margin=0.0, min_event_rate=0.0))
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        """The output spike counts of one sample's frames."""
+    def run_samples(self, samples: np.ndarray, drain_steps: int) -> np.ndarray:
+        """The output spike counts ``(B, outputs)`` of each sample's frames (``drain_steps``: the
+        model's, which the server's engine runs), as :meth:`~livegesture.backends.Backend.run_samples`."""
+        return np.array([self._run(frames) for frames in samples], dtype=np.int64).reshape(len(samples),
+                                                                                           self.num_outputs)
+
+    def _run(self, frames: np.ndarray) -> np.ndarray:
         self.engine.reset()
         decisions = [d for k, frame in enumerate(frames) for d in self.engine.push(Frame(k, frame, 0, 0))]
         decisions += self.engine.flush()
@@ -165,24 +171,28 @@ class SampleEvaluator:
             recording = read_events_cached(task.recording, task.on_reset)
             segments = moved_segments(task.segments, task.parts, recording)
             gestures, skipped = usable_gestures(name, recording.events, task.rows, segments, self.backend.num_outputs)
-            results = tuple(self._sample(name, gesture, recording.sensor_size) for gesture in gestures)
+            results = self._results(name, gestures, recording.sensor_size)
         except Exception as err:  # one bad file must not end the run: report it, go on
             return TaskOutcome((), (Skipped(name, describe_error(err), samples=len(task.rows)),))
         warning = sensor_mismatch(recording.sensor_size, self.model.info.sensor_size)
         return TaskOutcome(results, tuple(skipped), warning and f"{name}: {warning}")
 
-    def _sample(self, name: str, gesture: Gesture, sensor_size: SensorSize) -> SampleResult:
+    def _results(self, name: str, gestures: list[Gesture], sensor_size: SensorSize) -> tuple[SampleResult, ...]:
+        """Each gesture's prediction; the backend steps them together where it can
+        (:meth:`~livegesture.backends.Backend.run_samples`)."""
         info = self.model.info
-        frames = integrate_field(gesture.events, info.timesteps, sensor_size, self.roi, self.out_size)
-        if isinstance(self.backend, EngineSamples):
-            counts = self.backend.run(frames)
-        else:
-            counts = run_sample(self.backend, frames, info.drain_steps)
-        torch_prediction = None
-        if self.torch_model is not None:
-            torch_prediction = int(np.argmax(self.torch_model.counts(frames)))
-        return SampleResult(name, gesture.row, gesture.segment.label, int(np.argmax(counts)),
-                            tuple(int(c) for c in counts), len(gesture.events), torch_prediction)
+        frames = np.array([integrate_field(g.events, info.timesteps, sensor_size, self.roi, self.out_size)
+                           for g in gestures], dtype=np.uint8).reshape(len(gestures), info.timesteps,
+                                                                      *self.model.network.input_shape)
+        counts = self.backend.run_samples(frames, info.drain_steps)
+        results = []
+        for gesture, sample, sample_counts in zip(gestures, frames, counts):
+            torch_prediction = None
+            if self.torch_model is not None:
+                torch_prediction = int(np.argmax(self.torch_model.counts(sample)))
+            results.append(SampleResult(name, gesture.row, gesture.segment.label, int(np.argmax(sample_counts)),
+                                        tuple(int(c) for c in sample_counts), len(gesture.events), torch_prediction))
+        return tuple(results)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from spikingjelly.activation_based import functional
 from tqdm import tqdm
 
-from livegesture.backends import make_backend, run_sample
+from livegesture.backends import make_backend
 from livegesture.backends.network import IF_LEAK, LayeredNetwork
 from livegesture.events import EventFormatError, LivegestureError
 from livegesture.geometry import integrate_field
@@ -254,7 +254,7 @@ def backend_accuracy(network: LayeredNetwork, data: FrameSet, drain_steps: int) 
     """Accuracy of the deployed loop (reset, frames, drain, argmax) on the fast backend
     (an idle sample is right when silent, as :func:`correct_of`)."""
     backend = make_backend("fast", network)
-    counts = torch.from_numpy(np.stack([run_sample(backend, frames, drain_steps) for frames in data.frames]))
+    counts = torch.from_numpy(backend.run_samples(data.frames, drain_steps))
     return correct_of(counts, torch.from_numpy(data.labels)) / max(len(data), 1)
 
 
