@@ -93,6 +93,21 @@ def test_decision_policies_share_one_run_of_the_network_and_replay_exactly(tmp_p
             [(d.label, d.t_us, round(d.confidence, 12)) for d in direct]
 
 
+def test_the_quiet_scene_gate_is_tuned_with_a_run_of_the_network_per_rate(tmp_path):
+    """``min_event_rate`` acts in the engine, not in the replayed policy: a run per value. A gate
+    above any frame's rate makes every decision "no gesture" (inside gestures all wrong, between
+    them all right: balanced 0.5); the gate off gives the hand-worked 7/8."""
+    from livegesture.evaluate.streaming import stream_tasks
+
+    recording, settings = write_hand_stream(tmp_path)
+    points = [settings.replace(min_event_rate=rate) for rate in (0.0, 5e6)]
+    assert [t.points for t in stream_tasks(find_recordings(recording), points)] == [(0,), (1,)]
+    result = tune(find_recordings(recording), settings, Grid.of({"min_event_rate": (0.0, 5e6)}))
+    assert [p.score.frame_accuracy for p in result.points] == [pytest.approx(0.75), 0.0]
+    assert [p.accuracy for p in result.points] == [pytest.approx(0.875), pytest.approx(0.5)]
+    assert result.best == 0
+
+
 def test_a_false_switch_budget_passes_over_a_flickering_point(tmp_path, capsys):
     from livegesture.evaluate.metrics import score_stream
     from livegesture.evaluate.tune import TunePoint, TuneResult

@@ -21,9 +21,10 @@ ACCURACY_TIE = 0.001
 point: far inside the noise of any validation set here (about 2,000 decisions, whose standard
 error is near a point), while the false switches that break the tie are what a user sees."""
 TUNED_SETTINGS = ("events_per_frame", "frames_per_window", "clear_every", "mode", "smoothing", "min_confidence",
-                  "min_output_spikes", "switch_margin", "noise_filter")
+                  "min_output_spikes", "switch_margin", "noise_filter", "min_event_rate")
 """The settings a grid may vary (the decision policy's cost nothing more: the network runs
-once per window setting and the policies replay its counts)."""
+once per window setting, the quiet-scene gate ``min_event_rate`` included, which acts in the
+engine, and the policies replay its counts)."""
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "events_per_frame": (500, 800, 1_200),
     "mode": ("periodic", "staggered"),
