@@ -155,6 +155,8 @@ def main() -> int:
                         "engine on the server's)")
     options = parser.parse_args()
     repeats = options.repeats
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {repeats}")
     pinned = not options.shared_cores and can_pin()
     if pinned:  # before any engine starts a thread; the relays inherit the desk's core
         os.sched_setaffinity(0, {DESK_CPU})
