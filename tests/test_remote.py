@@ -638,6 +638,32 @@ def test_pipelining_under_tc_netem_in_a_network_namespace(token_file):
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
 
 
+def test_waiting_for_answers_returns_each_decision_as_it_arrives_not_once_every_frame_is_answered(network, serving):
+    """What the worker does at a replay's end: a window's decision comes back while a later
+    frame's answer is still on its way (``flush`` would wait for that one too)."""
+    from livegesture.pipeline.remote.testing import DelayLink
+
+    server = serving()
+    link = DelayLink(server.server.port, one_way_s=0.1)
+    try:
+        with make_engine(network, settings(remote=f"127.0.0.1:{link.port}")) as engine:
+            window = engine.settings.clear_every
+            push_frames(engine, window)  # the link up and warm
+            for k in range(window, 2 * window):
+                assert engine.push(push_frame(k)) == []
+            time.sleep(0.1)  # half the round trip: the window's answer is on its way
+            assert engine.push(push_frame(2 * window)) == []  # answered 0.1 s after the window
+            deadline, decisions = time.monotonic() + REPLY_S, []
+            while not decisions:
+                assert time.monotonic() < deadline, "no decision"
+                decisions = engine.take_answers(REPLY_S)
+            assert [d.frame_index for d in decisions] == [2 * window - 1]
+            assert engine.awaiting_answers and engine.in_flight == 1
+            assert engine.flush() == [] and not engine.awaiting_answers
+    finally:
+        link.close()
+
+
 def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(network, serving):
     server = serving()
     source = MemorySource()  # fed by hand and never ended: no later frame pushes the answer out

@@ -170,8 +170,9 @@ class PredictionEngine:
         """Decisions may arrive without a push (never here)."""
         return False
 
-    def take_answers(self) -> list[Decision]:
-        """Decisions that arrived since the last call, without waiting (none here)."""
+    def take_answers(self, wait_s: float = 0.0) -> list[Decision]:
+        """Decisions that arrived since the last call, waiting up to ``wait_s`` for one while
+        some are on their way (none here)."""
         return []
 
     def take_notices(self) -> list[str]:

@@ -403,6 +403,8 @@ class Pipeline:
                         self._publish(engine, engine.take_answers(), stepped=0)
                     continue
                 if item is END:
+                    while engine.awaiting_answers:  # each decision published as it arrives
+                        self._publish(engine, engine.take_answers(IDLE_WAIT_S), stepped=0)
                     self._publish(engine, engine.flush(), stepped=0)
                     with self._lock:
                         self._finished = True

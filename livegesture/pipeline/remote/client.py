@@ -214,11 +214,15 @@ class RemoteEngine:
         :meth:`take_answers`)."""
         return bool(self._in_flight or self._held)
 
-    def take_answers(self) -> list[Decision]:
+    def take_answers(self, wait_s: float = 0.0) -> list[Decision]:
         """The decisions answered since the previous call (sending the frames held back if they
-        are due), without waiting."""
+        are due); with none yet and frames in flight, waiting up to ``wait_s`` for the next answer
+        (not for every frame: a replay's end publishes each decision as it arrives)."""
         self._service(0)
         self._send_when_due()
+        if wait_s > 0 and not self._decisions and self._in_flight:
+            self._service(min(wait_s, self._wait_left()))
+            self._send_when_due()
         return self._take()
 
     def take_notices(self) -> list[str]:
