@@ -664,6 +664,31 @@ def test_waiting_for_answers_returns_each_decision_as_it_arrives_not_once_every_
         link.close()
 
 
+def test_a_wait_for_answers_ends_at_a_wake_up_from_another_thread_and_a_stale_one_ends_only_the_next(network,
+                                                                                                       serving):
+    """The worker waits for answers and frames at once: the integrator's wake-up (a frame ready)
+    ends the wait at once, not after ``wait_s``; one that came while nothing waited ends the next
+    wait and is then cleared."""
+    from livegesture.pipeline.remote.testing import DelayLink
+
+    server = serving()
+    link = DelayLink(server.server.port, one_way_s=0.3)  # no answer within 0.6 s of a push
+    try:
+        with make_engine(network, settings(remote=f"127.0.0.1:{link.port}")) as engine:
+            engine.push(push_frame(0))
+            engine.wake()  # stale: nothing waits
+            began = time.monotonic()
+            assert engine.take_answers(REPLY_S) == []
+            assert time.monotonic() - began < 0.5
+            threading.Timer(0.2, engine.wake).start()
+            began = time.monotonic()
+            assert engine.take_answers(REPLY_S) == []
+            assert 0.15 < time.monotonic() - began < 0.5, "the wait did not end at the wake-up"
+            assert engine.awaiting_answers
+    finally:
+        link.close()
+
+
 def test_a_live_decision_is_published_when_it_arrives_not_with_the_next_frame(network, serving):
     server = serving()
     source = MemorySource()  # fed by hand and never ended: no later frame pushes the answer out

@@ -172,8 +172,11 @@ class PredictionEngine:
 
     def take_answers(self, wait_s: float = 0.0) -> list[Decision]:
         """Decisions that arrived since the last call, waiting up to ``wait_s`` for one while
-        some are on their way (none here)."""
+        some are on their way, or until :meth:`wake` (none here)."""
         return []
+
+    def wake(self) -> None:
+        """End a :meth:`take_answers` wait now (from any thread: a frame is ready); nothing waits here."""
 
     def take_notices(self) -> list[str]:
         """Messages for the user since the previous call (none here)."""

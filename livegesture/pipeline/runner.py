@@ -57,9 +57,6 @@ DECISION_BACKLOG = 1_000
 """New decisions kept for the next :meth:`Pipeline.poll` (older ones are forgotten)."""
 IDLE_WAIT_S = 0.05
 """Longest wait of a thread on an empty queue, so that settings changes are taken promptly."""
-ANSWER_WAIT_S = 0.002
-"""Longest wait of the worker on its frame queue while a remote engine's answers are due, so
-that a decision is published as soon as it arrives, not with the next frame."""
 JOIN_TIMEOUT_S = 5.0
 """How long :meth:`Pipeline.stop` waits for all threads together."""
 
@@ -136,6 +133,9 @@ class Pipeline:
         self._backend_options = backend_options
         self._events: StageQueue[Any] = StageQueue(EVENT_QUEUE_BATCHES)
         self._frames: StageQueue[Any] = StageQueue(FRAME_QUEUE_FRAMES)
+        self._wake_worker: Callable[[], None] = lambda: None
+        """Called by the integrator after each frame: the worker's engine's ``wake`` (a remote
+        engine's worker waits for answers and frames at once, in its socket's poll)."""
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._engine_ready = threading.Event()
@@ -365,6 +365,7 @@ class Pipeline:
     def _put_frame(self, item: Any) -> None:
         if self._frames.put(item, block=self._lossless()) is not None:
             self._meter.frame_dropped()
+        self._wake_worker()
 
     def _integrate(self) -> None:
         """Integrator thread: batches -> frames, each stamped with its batch's hand-over time."""
@@ -396,11 +397,12 @@ class Pipeline:
             self._engine_ready.set()
         try:
             while True:
-                item = self._frames.get(ANSWER_WAIT_S if engine.awaiting_answers else IDLE_WAIT_S)
+                item = self._frames.get(0.0 if engine.awaiting_answers else IDLE_WAIT_S)
                 engine = self._updated(engine)  # settings changed before this frame apply to it
+                self._wake_worker = engine.wake
                 if item is None:
-                    if engine.awaiting_answers:
-                        self._publish(engine, engine.take_answers(), stepped=0)
+                    if engine.awaiting_answers:  # until an answer, or a frame (wake), arrives
+                        self._publish(engine, engine.take_answers(IDLE_WAIT_S), stepped=0)
                     continue
                 if item is END:
                     while engine.awaiting_answers:  # each decision published as it arrives

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import socket
 import time
 from collections import deque
 from pathlib import Path
@@ -100,19 +101,21 @@ class RemoteEngine:
         self._token_file = token_file or default_token_file()
         token = read_token(self._token_file)
         self._context = zmq.Context()
-        self._socket = socket = self._context.socket(zmq.DEALER)
-        socket.routing_id = secrets.token_bytes(8)  # the same identity across reconnections
-        socket.plain_username, socket.plain_password = TOKEN_USER, token.encode()
-        socket.setsockopt(zmq.IMMEDIATE, 1)  # no queueing for a link that is down: a send fails instead
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-        self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                                                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        socket.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
+        self._socket = sock = self._context.socket(zmq.DEALER)
+        sock.routing_id = secrets.token_bytes(8)  # the same identity across reconnections
+        sock.plain_username, sock.plain_password = TOKEN_USER, token.encode()
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # no queueing for a link that is down: a send fails instead
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        sock.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
+        self._wake_in, self._wake_out = _wake_pair()
         self._poller = zmq.Poller()
-        self._poller.register(socket, zmq.POLLIN)
+        self._poller.register(sock, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
+        self._poller.register(self._wake_in.fileno(), zmq.POLLIN)  # a plain socket: polled and named by its fd
         self._session: str | None = None
         self._window = 1
         self._in_flight: deque[tuple[int, float]] = deque()
@@ -217,13 +220,22 @@ class RemoteEngine:
     def take_answers(self, wait_s: float = 0.0) -> list[Decision]:
         """The decisions answered since the previous call (sending the frames held back if they
         are due); with none yet and frames in flight, waiting up to ``wait_s`` for the next answer
-        (not for every frame: a replay's end publishes each decision as it arrives)."""
+        (not for every frame: a replay's end publishes each decision as it arrives) or for
+        :meth:`wake`."""
         self._service(0)
         self._send_when_due()
         if wait_s > 0 and not self._decisions and self._in_flight:
             self._service(min(wait_s, self._wait_left()))
             self._send_when_due()
         return self._take()
+
+    def wake(self) -> None:
+        """End a :meth:`take_answers` wait now (from any thread: the pipeline's worker has a frame
+        to push). A wake-up while none waits ends the next wait at once, which then clears it."""
+        try:
+            self._wake_out.send(b"\0")
+        except OSError:  # full (wake-ups are pending anyway) or closed (the engine closed)
+            pass
 
     def take_notices(self) -> list[str]:
         notices, self._notices = self._notices, []
@@ -239,6 +251,8 @@ class RemoteEngine:
         self._monitor.close(linger=0)
         self._socket.close(linger=0)
         self._context.term()
+        self._wake_in.close()
+        self._wake_out.close()
 
     def __enter__(self) -> RemoteEngine:
         return self
@@ -325,7 +339,10 @@ class RemoteEngine:
         if self._session is None and time.monotonic() >= self._next_hello:
             self._hello()
         if timeout_s > 0 or self._monitor.getsockopt(self._zmq.EVENTS) & self._zmq.POLLIN:
-            if self._monitor in dict(self._poller.poll(int(timeout_s * 1000))):
+            ready = dict(self._poller.poll(int(timeout_s * 1000)))
+            if self._wake_in.fileno() in ready:
+                _drain(self._wake_in)
+            if self._monitor in ready:
                 self._events()
         while True:
             try:
@@ -400,3 +417,21 @@ class RemoteEngine:
         self._session = None
         self._next_hello = 0.0
         self._notices.append(f"{reason}; {lost} frame{'s' if lost != 1 else ''} in flight lost; reconnecting")
+
+
+def _wake_pair() -> tuple[socket.socket, socket.socket]:
+    """(read end, write end) of a local socket pair, both non-blocking: what :meth:`RemoteEngine.wake`
+    writes ends the poll of the read end (a socket, not a pipe: ZeroMQ polls only sockets on Windows)."""
+    pair = socket.socketpair()
+    for end in pair:
+        end.setblocking(False)
+    return pair
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read whatever waits on ``sock`` (the wake-ups seen)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
