@@ -24,6 +24,7 @@ The schedule counts frames *stepped*: a frame the live pipeline dropped is not i
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -150,7 +151,8 @@ class PredictionEngine:
     def median_frame_ms(self) -> float:
         """The median time of the recent frames' pushes: what a frame typically costs, which a
         slow first call does not sway as it does the mean."""
-        return 1e3 * float(np.median(self._timings.frames)) if self._timings.frames else 0.0
+        # statistics' sort of 256 floats: a seventh of numpy's median of a deque (asked on every answer of serve)
+        return 1e3 * statistics.median(self._timings.frames) if self._timings.frames else 0.0
 
     @property
     def backend_counters(self) -> dict[str, int]:
