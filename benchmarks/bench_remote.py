@@ -5,8 +5,9 @@ The shipped demo session, integrated once into frames, goes through the shipped 
 the same server behind an *emulated* 40 ms round trip (tc netem needs the ``sch_netem`` kernel
 module and a network namespace, which containers often lack: here
 :class:`~livegesture.pipeline.remote.testing.DelayLink`, a userspace relay in its own process,
-delays each direction by 20 ms); and the same relay without delay, which separates the relay's
-own cost (a Python process competing for the CPUs) from the round trip's.
+delays each direction by 20 ms, on the real-time scheduler where allowed, so that it delivers
+when due whatever the desk's load, as a network does); and the same relay without delay, which
+separates the relay's own cost (a Python process competing for the CPUs) from the round trip's.
 
 Throughput: every frame pushed as fast as possible, then the last answer. Latency of a
 decision: from pushing the frame that completes a window (the earlier frames answered, then
@@ -184,9 +185,10 @@ def main() -> int:
     server, line = start([sys.executable, "-m", "livegesture", "serve", "--backend", "fast", "--port", "0"], env,
                          HOST_CPU if pinned else None)
     port = int(line.split("listening on 127.0.0.1:")[1].split(";")[0])
-    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms)], env, None)
-             for ms in (0.0, ONE_WAY_MS)]
-    relayed, delayed = (int(line.split("listening on ")[1]) for _, line in links)
+    links = [start([sys.executable, "-m", "livegesture.pipeline.remote.testing", str(port), str(ms), "--realtime"],
+                   env, None) for ms in (0.0, ONE_WAY_MS)]
+    relayed, delayed = (int(line.split("listening on ")[1].split(";")[0]) for _, line in links)
+    print(f"relays: {links[0][1].split('; ', 1)[1].strip()}")
     rtt_ms = 2 * ONE_WAY_MS
     runs = {"local": ("", 0.0), "remote, 0 ms": (f"127.0.0.1:{port}", 0.0),
             "remote, relay 0 ms": (f"127.0.0.1:{relayed}", 0.0),

@@ -538,6 +538,34 @@ def test_the_delay_link_delivers_in_order_never_early_and_closes_both_ways():
         listener.close()
 
 
+def test_a_relay_process_asked_for_real_time_scheduling_says_what_it_got_and_relays():
+    """``python -m livegesture.pipeline.remote.testing PORT MS --realtime`` (the benchmark's relays):
+    on the real-time scheduler where allowed, saying so (or why not), and relaying all the same."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    relay = subprocess.Popen([sys.executable, "-m", "livegesture.pipeline.remote.testing",
+                              str(listener.getsockname()[1]), "5", "--realtime"], stdout=subprocess.PIPE, text=True,
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        port, scheduling = relay.stdout.readline().removeprefix("listening on ").strip().split("; ", 1)
+        if scheduling == "real-time priority":
+            assert os.sched_getscheduler(relay.pid) == os.SCHED_FIFO
+        else:
+            assert scheduling.startswith("ordinary scheduling (no real-time priority: ")
+        desk = socket.create_connection(("127.0.0.1", int(port)))
+        peer, _ = listener.accept()
+        desk.sendall(b"frames")
+        peer.settimeout(5)
+        assert peer.recv(64) == b"frames"
+        desk.close()
+        peer.close()
+    finally:
+        relay.send_signal(signal.SIGINT)
+        assert relay.wait(10) == 0
+        listener.close()
+
+
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
     """Over 40 ms of round trip the desk keeps sending while answers are on their way (many
     frames in flight), and 200 frames take about as long as over none; one after the other they

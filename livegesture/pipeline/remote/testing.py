@@ -13,12 +13,17 @@ round trip on the development machine, which ``benchmarks/bench_remote.py`` woul
 against the desk. Written by hand because it is a byte relay, not a protocol: nothing to take
 from a library.
 
-``python -m livegesture.pipeline.remote.testing TARGET_PORT ONE_WAY_MS`` runs one in its own process
-(printing ``listening on PORT``), so that it does not share the interpreter lock with a client.
+``python -m livegesture.pipeline.remote.testing TARGET_PORT ONE_WAY_MS [--realtime]`` runs one in its own
+process (printing ``listening on PORT; ...``), so that it does not share the interpreter lock with a
+client; ``--realtime`` puts it on the real-time scheduler where allowed (root, or ``CAP_SYS_NICE``): its
+threads then deliver each chunk when due even on a core the desk keeps busy, as a network does
+(on the 2-core development machine the ordinary scheduler woke them a few ms late under the live
+pipeline's load, which ``benchmarks/bench_remote.py`` would count against the link).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import struct
@@ -31,6 +36,8 @@ ACCEPT_POLL_S = 0.1
 """How often the accepting thread looks whether the link is closing."""
 _END = b""
 """The chunk that says the sender closed its side."""
+REALTIME_PRIORITY = 10
+"""``SCHED_FIFO`` priority of a relay run with ``--realtime`` (its threads inherit it)."""
 
 
 def _close(sock: socket.socket, *, reset: bool) -> None:
@@ -134,10 +141,20 @@ class DelayLink:
         self._thread.join(5)
 
 
+def realtime() -> str:
+    """This process (and the threads it starts after) on the real-time scheduler; what it got, in words."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError) as err:  # not Linux, or not allowed
+        return f"ordinary scheduling (no real-time priority: {err})"
+    return "real-time priority"
+
+
 def main(argv: list[str]) -> int:
     target, one_way_ms = int(argv[0]), float(argv[1])
+    scheduling = realtime() if "--realtime" in argv[2:] else "ordinary scheduling"
     link = DelayLink(target, one_way_ms / 1e3)
-    print(f"listening on {link.port}", flush=True)
+    print(f"listening on {link.port}; {scheduling}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
