@@ -112,6 +112,11 @@ def on_core(cpu: int):
         os.sched_setaffinity(0, before)
 
 
+def rotated(names: list[str], k: int) -> list[str]:
+    """``names`` starting from the ``k``-th (cyclically): no configuration always first."""
+    return names[k % len(names):] + names[:k % len(names)]
+
+
 def start(command: list[str], env: dict[str, str], cpu: int | None) -> tuple[subprocess.Popen, str]:
     """A subprocess (on core ``cpu``, all its threads; None: on this process's cores) and the first
     line it prints."""
@@ -210,7 +215,7 @@ def main() -> int:
                 return on_core(HOST_CPU) if pinned and name == "local" else nullcontext()
 
             for k in range(repeats):
-                order = names[k % len(names):] + names[:k % len(names)]  # rotated: no configuration always first
+                order = rotated(names, k)
                 remotes = [name for name in order if name != "local"]
                 with where("local"):
                     local_rates = [throughput(engines["local"], frames)]
@@ -228,7 +233,7 @@ def main() -> int:
                   f"{np.median(latencies[name]):6.1f} ms (medians of {len(rates[name])} and {repeats})")
         live: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
         for k in range(LIVE_REPLAYS):
-            for name in names[k % len(names):] + names[:k % len(names)]:
+            for name in rotated(names, k):
                 with where(name):  # the local pipeline's threads (its worker stepping) on the server's core
                     live[name].append(live_latency_ms(model.network, settings.replace(remote=runs[name][0])))
         local_mean = np.mean([mean for mean, _ in live["local"]])
