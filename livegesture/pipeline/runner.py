@@ -404,10 +404,9 @@ class Pipeline:
                     if engine.awaiting_answers:  # until an answer, or a frame (wake), arrives
                         self._publish(engine, engine.take_answers(IDLE_WAIT_S), stepped=0)
                     continue
-                if item is END:
-                    while engine.awaiting_answers:  # each decision published as it arrives
+                if item is END:  # what is still on its way, each decision published as it arrives
+                    while engine.awaiting_answers:
                         self._publish(engine, engine.take_answers(IDLE_WAIT_S), stepped=0)
-                    self._publish(engine, engine.flush(), stepped=0)
                     with self._lock:
                         self._finished = True
                     return
