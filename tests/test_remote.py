@@ -538,9 +538,11 @@ def test_the_delay_link_delivers_in_order_never_early_and_closes_both_ways():
         listener.close()
 
 
-def test_a_relay_process_asked_for_real_time_scheduling_says_what_it_got_and_relays():
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_relay_process_asked_for_real_time_scheduling_says_what_it_got_relays_and_stops(stop):
     """``python -m livegesture.pipeline.remote.testing PORT MS --realtime`` (the benchmark's relays):
-    on the real-time scheduler where allowed, saying so (or why not), and relaying all the same."""
+    on the real-time scheduler where allowed, saying so (or why not), relaying all the same, and
+    ending cleanly on Ctrl-C or SIGTERM."""
     import socket
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -561,9 +563,12 @@ def test_a_relay_process_asked_for_real_time_scheduling_says_what_it_got_and_rel
         desk.close()
         peer.close()
     finally:
-        relay.send_signal(signal.SIGINT)
-        assert relay.wait(10) == 0
-        listener.close()
+        relay.send_signal(stop)
+        try:
+            assert relay.wait(10) == 0
+        finally:
+            relay.kill()
+            listener.close()
 
 
 def test_frames_are_pipelined_over_a_40_ms_round_trip(network, serving):
