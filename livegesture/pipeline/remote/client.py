@@ -12,12 +12,11 @@ so far; many frames are in flight, so the frame rate does not depend on the roun
 desk holds frames back, to send them together in one message, while the frames in flight fill
 the quickest round trip seen and :data:`QUEUE_BUDGET_S` of the server's work (the round trip
 times the server's frame rate, from its median time per frame; at most the window the server
-grants), and while it holds fewer than :data:`BATCH_FRAMES` and at least as many queue at the
-server (they would wait there too); ``push`` waits only when it holds :data:`BATCH_FRAMES` and
-the window is full. So the server's queue, hence the added latency, stays within that budget
-and those frames; the live pipeline's frame queue upstream drops its oldest frames instead; a
-lossless replay waits; and a server slower than the source gets a message per
-:data:`BATCH_FRAMES` frames.
+grants), and while it holds less than a batch (:data:`BATCH_BUDGET_S` of the server's work) and
+at least as many frames queue at the server (they would wait there too); ``push`` waits only when
+it holds a batch and the window is full. So the server's queue, hence the added latency, stays
+within that budget and a batch; the live pipeline's frame queue upstream drops its oldest frames
+instead; a lossless replay waits; and a server slower than the source gets a message per batch.
 :meth:`flush` sends what is held and waits for the last answers.
 
 **Faults.** The link is lost when ZeroMQ reports the disconnection, when no answer comes for
@@ -49,6 +48,7 @@ from livegesture.pipeline.remote.protocol import (
     ERROR,
     FRAMES,
     HELLO,
+    MAX_FRAMES_PER_MESSAGE,
     NO_SESSION,
     RESET,
     STEPPED,
@@ -78,9 +78,15 @@ QUEUE_BUDGET_S = 0.050
 """The server's work queued beyond the round trip, at most: enough that the server never idles,
 also through the scheduling delays of a busy machine (20 ms cost 5-10 % of the throughput in
 ``bench_remote.py``), and a decision is at most this much later for it."""
+BATCH_BUDGET_S = QUEUE_BUDGET_S / 2
+"""The server's work in the frames the desk holds back at most (a batch, sent as one message):
+a message costs both sides a wake-up of their ZeroMQ I/O thread and the server a decode and an
+answer (0.1-0.35 ms in ``bench_remote.py``, cache-cold), so a batch is a fixed share of the
+server's time whatever its speed (13 frames of the fast backend's 1.9 ms, where 8 frames cost it
+about 3 points of throughput more); half the queue budget, so that a server that falls behind
+holds a batch queued while the desk holds the next one."""
 BATCH_FRAMES = 8
-"""Frames the desk holds back at most (sent as one message): a message per frame costs both
-sides a wake-up of their ZeroMQ I/O thread; 8 frames keep what the desk adds to the queue small."""
+"""The batch while the server's time per frame is unknown."""
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 100, 1000
 """ZeroMQ's TCP reconnection interval, doubling up to the maximum."""
 SERVER_TYPES = (WELCOME, STEPPED, ERROR)
@@ -165,6 +171,11 @@ class RemoteEngine:
         return len(self._in_flight)
 
     @property
+    def batch_frames(self) -> int:
+        """The frames the desk holds back at most, for the server's median time per frame."""
+        return batch_frames(self._frame_s)
+
+    @property
     def quickest_round_trip_s(self) -> float | None:
         """The quickest round trip of this session's frames, seconds (None before an answer)."""
         return self._quickest
@@ -196,7 +207,7 @@ class RemoteEngine:
             self._local["frames_lost"] += 1
             return self._take()
         self._held.append((frame_fields(frame), pack_frame(frame.data)))
-        while self._session is not None and len(self._held) >= BATCH_FRAMES and self._must_wait():
+        while self._session is not None and len(self._held) >= self.batch_frames and self._must_wait():
             self._service(self._wait_left())
         self._send_when_due()
         return self._take()
@@ -272,10 +283,11 @@ class RemoteEngine:
 
     def _send_when_due(self) -> None:
         """Send the frames held back unless the desk must wait, or unless they are fewer than
-        :data:`BATCH_FRAMES` and the server has that many queued: they would wait there too."""
+        a batch and the server has that many queued: they would wait there too."""
         if self._session is None or not self._held or self._must_wait():
             return
-        if len(self._held) < BATCH_FRAMES and self._queued_at_server() >= BATCH_FRAMES:
+        batch = self.batch_frames
+        if len(self._held) < batch and self._queued_at_server() >= batch:
             return
         self._send_held()
 
@@ -417,6 +429,14 @@ class RemoteEngine:
         self._session = None
         self._next_hello = 0.0
         self._notices.append(f"{reason}; {lost} frame{'s' if lost != 1 else ''} in flight lost; reconnecting")
+
+
+def batch_frames(frame_s: float) -> int:
+    """The frames in :data:`BATCH_BUDGET_S` of a server taking ``frame_s`` a frame, 1 to the
+    protocol's most (:data:`BATCH_FRAMES` while ``frame_s`` is unknown: 0)."""
+    if frame_s <= 0:
+        return BATCH_FRAMES
+    return max(1, min(MAX_FRAMES_PER_MESSAGE, int(BATCH_BUDGET_S / frame_s)))
 
 
 def _wake_pair() -> tuple[socket.socket, socket.socket]:
