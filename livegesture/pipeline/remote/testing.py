@@ -161,7 +161,7 @@ def main(argv: list[str]) -> int:
     ``sigwait``: a signal that arrives while the main thread waits in a lock, as it would for a
     ``KeyboardInterrupt``, can be lost (CPython handles it only when the main thread next runs
     Python code, and a lock wait that was entered after the handler ran never ends): one relay in
-    about a hundred did not stop in the test suite.
+    some hundreds did not stop, in the test suite here and once in CI.
     """
     target, one_way_ms = int(argv[0]), float(argv[1])
     scheduling = realtime() if "--realtime" in argv[2:] else "ordinary scheduling"
