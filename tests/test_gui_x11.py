@@ -49,4 +49,4 @@ def test_the_window_in_a_real_x_server(xvfb):
     if "could not connect to display" in output or "xcb-cursor0" in output:
         pytest.fail(f"Qt's xcb platform cannot start (missing libraries? see .ci/run):\n{output[-3000:]}")
     assert result.returncode == 0, output[-6000:]
-    assert "4 passed" in result.stdout, output[-3000:]
+    assert "5 passed" in result.stdout, output[-3000:]

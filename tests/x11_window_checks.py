@@ -23,6 +23,8 @@ if os.environ.get("QT_QPA_PLATFORM") != "xcb" or not os.environ.get("DISPLAY"):
 DEMO = Path(__file__).resolve().parents[1] / "recordings" / "demo_session.aedat4"
 TIMEOUT_MS = 20_000
 LIVE = PipelineSettings(backend="fast", speed=1.0)
+SCREEN_ALLOWANCE = 80
+"""Pixels of a screen's height a desktop takes for the title bar and a panel."""
 
 
 @pytest.fixture
@@ -63,17 +65,38 @@ def test_space_typed_in_a_spin_box_pauses_the_replay_and_leaves_the_box_alone(wi
 
 
 def test_every_name_fits_and_the_images_stay_put(window, qtbot):
+    """Each name whole on at most two lines, broken between words, in the space the panel keeps
+    for it: neither the images nor the bars move as names and texts change."""
     name = window.prediction.name
     metrics = QtGui.QFontMetrics(name.font())
+    placed = lambda: (window.overlay_panel.geometry(), window.frame_panel.geometry(),  # noqa: E731
+                      window.prediction.bars.geometry())
+    before = placed()
     for text in (*CLASS_NAMES, NO_GESTURE_NAME, WAITING_TEXT, NO_SOURCE_TEXT):
         name.setText(text)
         qtbot.wait(20)
-        assert name.contentsRect().width() >= metrics.horizontalAdvance(text), text
-    images = window.overlay_panel.geometry(), window.frame_panel.geometry()
+        room = name.contentsRect()
+        needed = metrics.boundingRect(room, int(QtCore.Qt.TextFlag.TextWordWrap), text)
+        assert needed.width() <= room.width() and needed.height() <= room.height(), text
+        assert needed.height() < 3 * metrics.lineSpacing(), text  # two lines at most
+        assert all(metrics.horizontalAdvance(word) <= room.width() for word in text.split()), text
+        assert placed() == before, text
     window.prediction.accuracy.setText("running accuracy 100% (12,345 of 12,345 decisions during gestures)")
     window.prediction.truth.setText(f"true: {max(CLASS_NAMES, key=len)}  \u2718")
     qtbot.wait(100)
-    assert (window.overlay_panel.geometry(), window.frame_panel.geometry()) == images
+    assert placed()[:2] == before[:2]
+
+
+def test_the_window_fits_a_1280_by_720_screen_and_its_settings_scroll_there(window, qtbot):
+    """A 1920 x 1080 laptop at 150 % (or a 1366 x 768 one): the whole window on the screen, with
+    room for a title bar and a panel; the settings, taller than that, scroll."""
+    least = window.minimumSizeHint()
+    assert least.width() <= 1280 and least.height() <= 720 - SCREEN_ALLOWANCE, least
+    window.resize(1280, 720 - SCREEN_ALLOWANCE)
+    qtbot.waitUntil(lambda: window.width() == 1280, timeout=TIMEOUT_MS)
+    scroll = window.dock.widget()
+    assert isinstance(scroll, QtWidgets.QScrollArea) and scroll.verticalScrollBar().maximum() > 0
+    assert scroll.horizontalScrollBar().maximum() == 0  # as wide as its controls
 
 
 def test_the_record_dialog_opens_in_the_recordings_folder(window, qtbot, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.resets import OnReset
 
 WINDOW_SIZE = (1500, 860)
+"""The window's first size, or the screen's where that is smaller."""
 MS_PER_S = 1000
 CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -37,7 +38,8 @@ def open_window(source: str | None, settings: PipelineSettings, config_path: str
     application()
     window = MainWindow(settings, config_path)
     window.on_reset = on_reset
-    window.resize(*WINDOW_SIZE)
+    screen = window.screen().availableGeometry()
+    window.resize(min(WINDOW_SIZE[0], screen.width()), min(WINDOW_SIZE[1], screen.height()))
     window.show()
     if source is not None:
         window.open_source(source)

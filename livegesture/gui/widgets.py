@@ -29,6 +29,9 @@ FOREGROUND = "#d0d4dc"
 PREDICTION_POINT_SIZE = 30
 NAME_PADDING = 12
 """Pixels beside the longest name in the prediction panel."""
+IMAGE_MIN_SIDE = 200
+"""The images' smallest side, pixels: with the prediction's names on at most two lines, the
+window fits a 1280 x 720 screen (a 1920 x 1080 laptop at 150 %)."""
 RIGHT_MARK, WRONG_MARK = "  \u2714", "  \u2718"
 BAR_HEIGHT = 0.72
 PREDICTED_ROW, TRUE_ROW = 1.0, 0.0
@@ -82,7 +85,7 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.roi.hide()
         self.roi.sigRegionChangeFinished.connect(self._roi_changed)
         self.view.addItem(self.roi)
-        self.setMinimumSize(260, 260)
+        self.setMinimumSize(IMAGE_MIN_SIDE, IMAGE_MIN_SIDE)
 
     def show_roi(self, x: int, y: int, side: int, bounds: tuple[int, int] | None) -> None:
         """Draw the square ``side`` at ``(x, y)``, draggable within ``bounds`` (width, height);
@@ -114,7 +117,7 @@ class ConfidenceBars(pg.PlotWidget):
         _make_static(self)
         self.getViewBox().invertY(True)
         self.setXRange(0, 1, padding=0.02)
-        self.getAxis("bottom").setLabel("share of the output spikes (the confidence)")
+        self.getAxis("bottom").setLabel("confidence: share of the output spikes")
         self.bars = pg.BarGraphItem(x0=[], y=[], height=BAR_HEIGHT, width=[], brushes=[])
         self.addItem(self.bars)
         self.threshold = pg.InfiniteLine(angle=90, pen=pg.mkPen(DIM_TEXT_COLOUR, style=QtCore.Qt.PenStyle.DashLine))
@@ -152,6 +155,8 @@ class PredictionPanel(QtWidgets.QWidget):
         font.setPointSize(PREDICTION_POINT_SIZE)
         font.setBold(True)
         self.name.setFont(font)
+        self.name.setWordWrap(True)  # a long name on two lines: the window fits a laptop's screen
+        self.name.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
         self.confidence = QtWidgets.QLabel("")
         self.confidence.setToolTip(CONFIDENCE_HELP)
         self.truth = QtWidgets.QLabel("")
@@ -171,15 +176,19 @@ class PredictionPanel(QtWidgets.QWidget):
         self.confidence.setText(NO_SOURCE_HINT)
 
     def set_class_names(self, class_names: Sequence[str]) -> None:
-        """Take the model's class names; the panel is made wide enough for the longest (and
-        for the waiting texts), so that no name is cut and the panel never changes width."""
+        """Take the model's class names; the panel is made wide enough for each (and for the
+        waiting texts) on at most two lines, and the name as tall as two lines where one needs
+        them, so that no name is cut and the panel never changes size."""
         self.class_names = tuple(class_names)
         self.bars.set_class_names(class_names)
         metrics = QtGui.QFontMetrics(self.name.font())
         texts = (*self.class_names, NO_GESTURE_NAME, WAITING_TEXT, NO_SOURCE_TEXT)
+        width = max(two_line_width(metrics, text) for text in texts)
+        room = QtCore.QRect(0, 0, width, 1 << 16)
+        height = max(metrics.boundingRect(room, QtCore.Qt.TextFlag.TextWordWrap, text).height() for text in texts)
         margins = self.layout().contentsMargins()
-        self.setFixedWidth(max(metrics.horizontalAdvance(text) for text in texts) + margins.left() + margins.right()
-                           + NAME_PADDING)
+        self.setFixedWidth(width + margins.left() + margins.right() + NAME_PADDING)
+        self.name.setFixedHeight(height + 2 * self.name.margin())
 
     def clear(self) -> None:
         self._set_name(WAITING_TEXT, DIM_TEXT_COLOUR)
@@ -208,6 +217,14 @@ class PredictionPanel(QtWidgets.QWidget):
     def _set_name(self, text: str, colour: str) -> None:
         self.name.setText(text)
         self.name.setStyleSheet(f"color: {colour}")
+
+
+def two_line_width(metrics: QtGui.QFontMetrics, text: str) -> int:
+    """The narrowest width that shows ``text`` on one line or on two, broken at a space."""
+    words = text.split(" ")
+    splits = (max(metrics.horizontalAdvance(" ".join(words[:k])), metrics.horizontalAdvance(" ".join(words[k:])))
+              for k in range(1, len(words)))
+    return min(metrics.horizontalAdvance(text), *splits)
 
 
 class TimelinePlot(pg.PlotWidget):

@@ -162,9 +162,15 @@ class MainWindow(QtWidgets.QMainWindow):
         layout.addWidget(self.recording_label)
         layout.addWidget(keys)
         layout.addStretch(1)
+        scroll = QtWidgets.QScrollArea()  # a screen too short for the panel scrolls it
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         self.dock = QtWidgets.QDockWidget("Settings", self)
         self.dock.setObjectName("settings")
-        self.dock.setWidget(panel)
+        self.dock.setWidget(scroll)
         self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                               | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
