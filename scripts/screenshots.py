@@ -36,7 +36,7 @@ NEXT_GESTURE_CONFIDENCE = 0.5
 """...the settings shot for a right one of another gesture with at least this one."""
 TIMEOUT_S = 40.0
 CHECK_MS = 50
-WIDE_WINDOW_SIZE = QtCore.QSize(1720, 860)
+WIDE_WINDOW_SIZE = QtCore.QSize(1720, 900)
 """With the settings panel: wide enough that the images keep their size."""
 
 

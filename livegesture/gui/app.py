@@ -15,7 +15,7 @@ from livegesture.pipeline.options import settings_from_args
 from livegesture.pipeline.settings import PipelineSettings
 from livegesture.sources.resets import OnReset
 
-WINDOW_SIZE = (1500, 860)
+WINDOW_SIZE = (1500, 900)
 """The window's first size, or the screen's where that is smaller."""
 MS_PER_S = 1000
 CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
