@@ -603,3 +603,19 @@ def test_the_remote_field_switches_to_a_server_and_an_unreachable_one_is_reporte
     finally:
         server.stop()
         thread.join(5)
+
+
+def test_a_name_takes_the_narrowest_of_one_line_or_two_and_one_word_names_work(qtbot):
+    """The prediction panel's width rule, against widths measured by hand: a long name broken
+    at its best space, a one-word name (a model trained on other classes) whole."""
+    from PySide6 import QtGui
+
+    from livegesture.gui.widgets import PredictionPanel, two_line_width
+
+    metrics = QtGui.QFontMetrics(QtGui.QFont())
+    advance = metrics.horizontalAdvance
+    assert two_line_width(metrics, "right arm counter-clockwise") == advance("counter-clockwise")
+    assert two_line_width(metrics, "clap") == advance("clap")
+    panel = PredictionPanel(("clap", "wave", "idle"))
+    qtbot.addWidget(panel)
+    assert panel.class_names == ("clap", "wave", "idle")

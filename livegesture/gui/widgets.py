@@ -224,7 +224,7 @@ def two_line_width(metrics: QtGui.QFontMetrics, text: str) -> int:
     words = text.split(" ")
     splits = (max(metrics.horizontalAdvance(" ".join(words[:k])), metrics.horizontalAdvance(" ".join(words[k:])))
               for k in range(1, len(words)))
-    return min(metrics.horizontalAdvance(text), *splits)
+    return min((metrics.horizontalAdvance(text), *splits))  # one word: its own width
 
 
 class TimelinePlot(pg.PlotWidget):
