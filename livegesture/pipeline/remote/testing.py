@@ -16,10 +16,11 @@ from a library.
 ``python -m livegesture.pipeline.remote.testing TARGET_PORT ONE_WAY_MS [--realtime]`` runs one in its own
 process (printing ``listening on PORT; ...``; Ctrl-C or SIGTERM stops it), so that it does not share
 the interpreter lock with a client; ``--realtime`` puts it on the real-time scheduler where allowed
-(root, or ``CAP_SYS_NICE``): its threads then deliver each chunk when due even on a core the desk keeps busy, as a network does
-(on the 2-core development machine, under the live pipeline's load, the ordinary scheduler can wake
-them late: in one run of ``benchmarks/bench_remote.py`` the 40 ms link cost the live pipeline
-43.5 ms more than the relay without delay, which would count against the link).
+(root, or ``CAP_SYS_NICE``): its threads then deliver each chunk when due even on a core the desk
+keeps busy, as a network does (on the 2-core development machine, under the live pipeline's load,
+the ordinary scheduler can wake them late: in one run of ``benchmarks/bench_remote.py`` the 40 ms
+link cost the live pipeline 43.5 ms more than the relay without delay, which would count against
+the link).
 """
 
 from __future__ import annotations
